@@ -1,0 +1,256 @@
+"""The trusted side of the worker boundary: start a worker, send requests, decode replies strictly.
+
+Graders see a ``Submission``: ``sub.conv_output_size(28, 5)`` runs the student's function in
+the worker and returns plain data; ``sub.value("ANSWERS")`` reads a module constant; objects
+that cannot cross (a model, a figure) come back as ``Handle``s.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cnngrade.errors import (StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed,
+                             WorkerTimeout)
+from cnngrade.sandbox import Limits, worker_command
+from cnngrade.worker import codec
+
+
+class Handle:
+    """An object that lives in the worker; calling it or its methods runs there."""
+
+    def __init__(self, worker: "Worker", hid: int, type_name: str, generation: int):
+        self._worker, self.id, self.type_name, self._generation = worker, hid, type_name, generation
+
+    def __repr__(self) -> str:
+        return f"<handle {self.id} to a {self.type_name}>"
+
+    def tag(self) -> dict:
+        if self._generation != self._worker.generation:
+            raise WorkerCrashed("an object from a worker that has since been restarted was used")
+        return {"$handle": self.id}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._worker.request("call", {"target": self, "args": list(args), "kwargs": kwargs})
+
+    def method(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._worker.request("method", {"obj": self, "args": list(args), "kwargs": kwargs}, name=name)
+
+    def attr(self, name: str) -> Any:
+        return self._worker.request("getattr", {"obj": self}, name=name)
+
+
+class Worker:
+    """One sandboxed process serving one student module; restarted after a crash or a timeout."""
+
+    def __init__(self, student_dir: Path, module: str, *, isolation: str = "rlimits", limits: Limits = Limits(),
+                 call_timeout: float = 30.0, budget: float = 600.0, max_restarts: int = 3):
+        self.student_dir, self.module = Path(student_dir), module
+        self.isolation, self.limits = isolation, limits
+        self.call_timeout, self.max_restarts = call_timeout, max_restarts
+        self.deadline = time.monotonic() + budget
+        self.proc: subprocess.Popen | None = None
+        self.generation = 0
+        self.restarts = -1
+        self.dead: SubmissionFault | None = None   # set after a crash or timeout until the next test begins
+        self.fatal: SubmissionFault | None = None   # set when the module cannot be loaded at all
+        self.names: list[str] = []
+        self._next_id = 0
+        self._workdir: str | None = None
+        self._output_path: str | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def _start(self) -> None:
+        self.restarts += 1
+        if self.restarts > self.max_restarts:
+            raise WorkerCrashed(f"the worker was restarted {self.max_restarts} times already; giving up")
+        self._workdir = tempfile.mkdtemp(prefix="cnngrade-worker-")
+        os.chmod(self._workdir, 0o777)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        cmd = worker_command(self.student_dir, self.module, req_r, resp_w, self._workdir,
+                             isolation=self.isolation, limits=self.limits)
+        self._output_path = os.path.join(self._workdir, ".output")
+        with open(self._output_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                pass_fds=(req_r, resp_w), start_new_session=True, preexec_fn=cmd.preexec)
+        os.close(req_r)
+        os.close(resp_w)
+        self._req_w, self._resp_r = req_w, resp_r
+        self.generation += 1
+        try:
+            self.names = self.request("load", None)
+        except StudentError as exc:
+            self.fatal = SubmissionImportError(
+                f"importing {self.module}.py raised {exc.type_name}: {exc.message}\n{exc.traceback}".rstrip())
+        except WorkerTimeout as exc:
+            self.fatal = WorkerTimeout(f"importing {self.module}.py did not finish: {exc}")
+        except WorkerCrashed as exc:
+            self.fatal = WorkerCrashed(f"importing {self.module}.py: {exc}")
+        if self.fatal is not None:
+            self._kill()
+            raise self.fatal
+
+    def begin_test(self) -> None:
+        """A new test starts: a worker that died in an earlier test may be started again."""
+        self.dead = None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self._kill()
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def _kill(self) -> None:
+        proc = self.proc
+        self.proc = None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        for fd in (self._req_w, self._resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def output(self) -> str:
+        """What the student's code printed (capped)."""
+        if not self._output_path or not os.path.exists(self._output_path):
+            return ""
+        with open(self._output_path, "rb") as fh:
+            data = fh.read(self.limits.output_bytes + 1)
+        text = data[: self.limits.output_bytes].decode("utf-8", "replace")
+        return text + ("\n[output truncated]" if len(data) > self.limits.output_bytes else "")
+
+    # -- requests -----------------------------------------------------------------------------
+    def request(self, op: str, args: Any, timeout: float | None = None, **fields: Any) -> Any:
+        if self.fatal is not None:
+            raise type(self.fatal)(str(self.fatal))
+        if self.dead is not None:
+            raise type(self.dead)(str(self.dead))
+        if time.monotonic() >= self.deadline:
+            raise WorkerTimeout("the exercise used up its total time limit")
+        if self.proc is None and op != "load":
+            self._start()
+        self._next_id += 1
+        enc = codec.Encoder(self._encode_arg)
+        frame = codec.pack({"id": self._next_id, "op": op, "args": enc.encode(args), **fields}, enc.blobs)
+        limit = min(timeout or self.call_timeout, self.deadline - time.monotonic())
+        try:
+            header, blobs = self._exchange(frame, time.monotonic() + limit)
+        except (WorkerTimeout, WorkerCrashed) as exc:
+            self._kill()
+            self.dead = exc
+            raise
+        if header.get("id") != self._next_id or type(header.get("ok")) is not bool:
+            self._kill()
+            raise WorkerCrashed("the worker sent a reply out of order")
+        try:
+            if header["ok"]:
+                return codec.Decoder(blobs, self._decode_handle).decode(header.get("value"))
+            err = header.get("error")
+            if type(err) is not dict:
+                raise codec.ProtocolError("malformed error")
+            raise StudentError(str(err.get("type", "?"))[:200], str(err.get("message", ""))[:4000],
+                               str(err.get("traceback", ""))[:4000],
+                               [str(m)[:200] for m in err.get("mro", [])][:20] if type(err.get("mro")) is list else None)
+        except (codec.ProtocolError, RecursionError) as exc:
+            raise WorkerCrashed(f"the worker's reply broke the protocol: {exc}") from None
+
+    def _encode_arg(self, obj: Any) -> Any:
+        if isinstance(obj, Handle):
+            return obj.tag()
+        raise TypeError(f"the grader cannot send a {type(obj).__name__} to the worker")
+
+    def _decode_handle(self, node: dict) -> Handle:
+        hid, type_name = node.get("$handle"), node.get("type", "?")
+        if type(hid) is not int or type(type_name) is not str:
+            raise codec.ProtocolError("malformed handle")
+        return Handle(self, hid, type_name[:200], self.generation)
+
+    def _exchange(self, frame: bytes, deadline: float) -> tuple[dict, list[bytes]]:
+        assert self.proc is not None
+        try:
+            codec.write_all(self._req_w, frame)
+        except (BrokenPipeError, OSError):
+            raise self._crash() from None
+
+        def read(fd: int, n: int) -> bytes:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise WorkerTimeout(f"no answer within {self._limit_text(deadline)}")
+            return os.read(fd, n)
+
+        try:
+            return codec.read_frame(self._resp_r, read)
+        except EOFError:
+            raise self._crash() from None
+        except codec.ProtocolError as exc:
+            raise WorkerCrashed(f"the worker's reply broke the protocol: {exc}") from None
+
+    def _limit_text(self, deadline: float) -> str:
+        return "the exercise's time limit" if deadline >= self.deadline - 0.01 else f"{self.call_timeout:g} s"
+
+    def _crash(self) -> WorkerCrashed:
+        proc = self.proc
+        code = proc.wait(timeout=5) if proc is not None else None
+        why = f"exit status {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
+        if code == -signal.SIGKILL or code == -signal.SIGXCPU:
+            why += " (killed: a resource limit such as memory or CPU time was reached, or it killed itself)"
+        tail = self.output()[-1500:]
+        return WorkerCrashed(f"the worker process ended during the call ({why})" + (f"\noutput:\n{tail}" if tail else ""))
+
+
+class Submission:
+    """What a grader test holds: the student's module, reached through its worker."""
+
+    def __init__(self, worker: Worker):
+        self._worker = worker
+
+    @property
+    def module(self) -> str:
+        return self._worker.module
+
+    def ensure_loaded(self) -> None:
+        if self._worker.proc is None and self._worker.fatal is None:
+            self._worker.request("ping", None)
+
+    def has(self, name: str) -> bool:
+        self.ensure_loaded()
+        return name in self._worker.names
+
+    def value(self, name: str) -> Any:
+        """A module-level constant, such as ANSWERS."""
+        return self._worker.request("get", None, name=name)
+
+    def call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        return self._worker.request("call", {"target": name, "args": list(args), "kwargs": kwargs}, timeout=timeout)
+
+    def helper(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Run one of cnngrade.worker.helpers inside the worker."""
+        return self._worker.request("helper", {"args": list(args), "kwargs": kwargs}, timeout=timeout, name=name)
+
+    def output(self) -> str:
+        return self._worker.output()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def remote(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, *args, **kwargs)
+
+        remote.__name__ = name
+        return remote

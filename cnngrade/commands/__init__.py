@@ -1,0 +1,1 @@
+"""Subcommands of the `cnngrade` command line, one module each with a ``register(subparsers)`` function."""

@@ -1,0 +1,94 @@
+"""The grading pipeline, in order: collect → run (one trusted process per student, sandboxed workers) → score → report."""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import cnngrade
+from cnngrade.collect import StudentSubmission, collect_class
+from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
+from cnngrade.records import ExerciseResult, StudentReport
+from cnngrade.report.files import write_class_outputs, write_student_report
+from cnngrade.run import Job, check_graders
+from cnngrade.sandbox import Limits
+from cnngrade.score import unavailable_result
+
+SLACK_SECONDS = 60.0
+
+
+def default_profile(isolation: str) -> dict:
+    return {"name": "cpu", "device": "cpu", "dataset": "none", "isolation": isolation}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *, graders_dir: Path,
+                  isolation: str, limits: Limits, profile: dict) -> StudentReport:
+    """Grade one student in a fresh trusted process; whatever fails there becomes this student's result."""
+    started, t0 = _now(), time.monotonic()
+    results: dict[str, ExerciseResult] = {}
+    present = {e: sub.module_dir(e) for e in configs if e in sub.modules}
+    if present:
+        results.update(_run_job(sub, {e: configs[e] for e in present}, present, graders_dir=graders_dir,
+                                isolation=isolation, limits=limits, profile=profile))
+    for exercise, cfg in configs.items():
+        if exercise in results:
+            continue
+        why = sub.error or sub.problems.get(exercise) or f"{exercise}.py was not found in the submission"
+        results[exercise] = unavailable_result(cfg, "missing", why)
+    ordered = {e: results[e] for e in configs}
+    return StudentReport(sub.student, ordered, profile, cnngrade.__version__, sub.error, started,
+                         round(time.monotonic() - t0, 2))
+
+
+def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
+             graders_dir: Path, isolation: str, limits: Limits, profile: dict) -> dict[str, ExerciseResult]:
+    job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
+              {k: v for k, v in limits.__dict__.items()}, profile)
+    budget = sum(c.time_limit for c in configs.values()) + SLACK_SECONDS
+    with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
+        spec, out = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
+        Path(spec).write_text(json.dumps(job.__dict__))
+        try:
+            proc = subprocess.run([sys.executable, "-m", "cnngrade.run", spec, out], capture_output=True,
+                                  timeout=budget, stdin=subprocess.DEVNULL)
+            problem = "" if proc.returncode == 0 and os.path.exists(out) else \
+                f"the grading process failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-1500:]}"
+        except subprocess.TimeoutExpired:
+            problem = f"the grading process ran past {budget:g} s and was stopped"
+        if problem:
+            return {e: unavailable_result(c, "error", problem, grader_error=True) for e, c in configs.items()}
+        return {d["exercise"]: ExerciseResult.from_dict(d) for d in json.loads(Path(out).read_text())}
+
+
+def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs: int = 1,
+                graders_dir: Path = GRADERS_DIR, isolation: str = "rlimits", limits: Limits = Limits(),
+                on_report: Callable[[StudentReport], None] | None = None) -> list[StudentReport]:
+    """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv."""
+    configs = {e: load_exercise(e, graders_dir) for e in exercises}
+    check_graders(list(configs.values()), graders_dir)
+    students = collect_class(submissions, exercises)
+    profile = default_profile(isolation)
+    reports: list[StudentReport] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(grade_student, s, configs, graders_dir=graders_dir, isolation=isolation,
+                               limits=limits, profile=profile) for s in students]
+        for fut in concurrent.futures.as_completed(futures):
+            report = fut.result()
+            write_student_report(out_dir, report)
+            reports.append(report)
+            if on_report:
+                on_report(report)
+    reports.sort(key=lambda r: r.student)
+    write_class_outputs(out_dir, reports, list(configs))
+    return reports

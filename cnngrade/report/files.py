@@ -1,0 +1,54 @@
+"""Write report.json per student and gradebook.csv per class, atomically (write aside, then rename)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from cnngrade.errors import InputError
+from cnngrade.records import StudentReport
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_student_report(out_dir: Path, report: StudentReport) -> Path:
+    path = out_dir / report.student / "report.json"
+    atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def gradebook_csv(reports: Iterable[StudentReport], exercises: list[str]) -> str:
+    """One row per student: points per exercise, total, maximum, points awaiting manual review, problems."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student", *exercises, "total", "max_score", "manual_pending", "problems"])
+    for r in reports:
+        problems = sorted({t.status for e in r.exercises.values() for t in e.tests}
+                          & {"error", "timeout", "missing"})
+        total = r.total
+        writer.writerow([r.student, *(_num(r.exercises[e].score) if e in r.exercises else "" for e in exercises),
+                         _num(total["score"]), _num(total["max_score"]), _num(total["manual_pending"]),
+                         ";".join(problems)])
+    return buf.getvalue()
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: list[str]) -> None:
+    atomic_write(out_dir / "gradebook.csv", gradebook_csv(reports, exercises))

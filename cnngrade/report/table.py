@@ -1,0 +1,28 @@
+"""A plain-text score table for the terminal."""
+from __future__ import annotations
+
+from cnngrade.records import StudentReport
+
+
+def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
+    """Students as rows, exercises as columns (score/max), then the total; a problems column when any."""
+    heads = ["student", *(e.split("_")[0] for e in exercises), "total"]
+    rows = []
+    for r in reports:
+        cells = [r.student]
+        for e in exercises:
+            ex = r.exercises.get(e)
+            cells.append(f"{ex.score:g}/{ex.max_score:g}" if ex else "-")
+        t = r.total
+        cells.append(f"{t['score']:g}/{t['max_score']:g}")
+        statuses = {s.status for ex in r.exercises.values() for s in ex.tests}
+        notes = [s for s in ("missing", "error", "timeout") if s in statuses]
+        if r.grader_errors:
+            notes.append(f"{r.grader_errors} grader error(s)")
+        cells.append(", ".join(notes))
+        rows.append(cells)
+    heads.append("problems")
+    widths = [max(len(str(c)) for c in col) for col in zip(heads, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [heads, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

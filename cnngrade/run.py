@@ -1,0 +1,111 @@
+"""Run the grader tests of one student in a trusted process of its own, and check graders against their YAML.
+
+``python -m cnngrade.run SPEC OUT`` grades one student: SPEC is a JSON job (module folders,
+exercises, isolation, limits, profile), OUT receives the exercise results as JSON. The
+pipeline starts one such process per student, so a grader crash costs one student's report,
+never the batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cnngrade.config import ExerciseConfig, load_exercise
+from cnngrade.errors import GraderConfigError
+from cnngrade.sandbox import Limits
+
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--assert=plain", "--import-mode=importlib",
+               "--no-header", "--tb=no", "-o", "addopts=", "-o", "python_files=test_*.py",
+               "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+
+
+@dataclasses.dataclass
+class Job:
+    """One student's grading job, as it crosses to the trusted grading process."""
+
+    module_dirs: dict[str, str]
+    graders_dir: str
+    isolation: str = "rlimits"
+    limits: dict[str, int] = dataclasses.field(default_factory=dict)
+    profile: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _pytest_main(args: list[str], plugin: Any) -> int:
+    import pytest
+
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        return int(pytest.main(args, plugins=[plugin]))
+
+
+def grade_job(job: Job) -> list[dict[str, Any]]:
+    """Run the graders of every exercise in the job; returns ExerciseResult dicts."""
+    from cnngrade.pytest_plugin import GradingPlugin, register_hypothesis_profile
+    from cnngrade.score import exercise_result
+
+    graders = Path(job.graders_dir)
+    configs = {e: load_exercise(e, graders) for e in job.module_dirs}
+    register_hypothesis_profile(max(c.max_examples for c in configs.values()) if configs else 50)
+    plugin = GradingPlugin({e: Path(d) for e, d in job.module_dirs.items()}, configs, isolation=job.isolation,
+                           limits=Limits(**job.limits), profile=job.profile)
+    files = [str(f) for cfg in configs.values() for f in cfg.test_files]
+    if files:
+        _pytest_main([*files, *PYTEST_ARGS, "--rootdir", str(graders), "-c", os.devnull], plugin)
+    return [exercise_result(cfg, plugin.outcomes[e], plugin.manual.get(e, {}), plugin.outputs.get(e, "")).to_dict()
+            for e, cfg in configs.items()]
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {}
+        self.errors: list[str] = []
+
+    def pytest_collection_modifyitems(self, items: list[Any]) -> None:
+        for item in items:
+            self.names.setdefault(Path(item.path).parent.name, []).append(item.name)
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.errors.append(f"{report.nodeid}: {str(report.longrepr).strip().splitlines()[-1]}")
+
+
+def check_graders(configs: list[ExerciseConfig], graders_dir: Path) -> None:
+    """Every test a grader defines has points in its YAML and every YAML test exists; else GraderConfigError."""
+    collector = _Collector()
+    files = [str(f) for cfg in configs for f in cfg.test_files]
+    for cfg in configs:
+        if not cfg.test_files:
+            raise GraderConfigError(f"{cfg.directory}: no test_*.py grader file")
+    _pytest_main([*files, *PYTEST_ARGS, "--collect-only", "--rootdir", str(graders_dir), "-c", os.devnull], collector)
+    if collector.errors:
+        raise GraderConfigError(f"a grader does not import: {collector.errors[0]}")
+    for cfg in configs:
+        found = collector.names.get(cfg.exercise, [])
+        declared = [t.name for t in cfg.tests]
+        extra = sorted(set(found) - set(declared))
+        absent = sorted(set(declared) - set(found))
+        if extra:
+            raise GraderConfigError(f"{cfg.directory}/grader.yaml gives no points to test(s) {', '.join(extra)}")
+        if absent:
+            raise GraderConfigError(f"{cfg.directory}/grader.yaml lists test(s) that do not exist: {', '.join(absent)}")
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = argv
+    job = Job(**json.loads(Path(spec_path).read_text()))
+    results = grade_job(job)
+    tmp = out_path + ".tmp"
+    Path(tmp).write_text(json.dumps(results))
+    os.replace(tmp, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

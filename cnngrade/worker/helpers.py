@@ -1,0 +1,112 @@
+"""Grader-written operations that run inside the worker on objects that cannot leave it (models, figures).
+
+They run next to student code, so their answers are no more trusted than the student's:
+the grader side only uses them to obtain data it then checks by itself (weights to load into
+a reference network, outputs on inputs the grader chose). Each helper takes and returns
+values the codec can carry; objects come in and go out as handles.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+REGISTRY: dict[str, Callable[..., Any]] = {}
+
+# Layers the grader may ask the worker to build, with the keyword arguments each accepts.
+BUILDABLE = {
+    "Conv2d": {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "bias"},
+    "Linear": {"in_features", "out_features", "bias"},
+    "ReLU": set(), "Sigmoid": set(), "Tanh": set(), "Flatten": {"start_dim"},
+    "MaxPool2d": {"kernel_size", "stride", "padding"}, "AvgPool2d": {"kernel_size", "stride", "padding"},
+    "AdaptiveAvgPool2d": {"output_size"}, "AdaptiveMaxPool2d": {"output_size"},
+    "BatchNorm2d": {"num_features"}, "Dropout": {"p"}, "Identity": set(),
+}
+
+
+def helper(fn: Callable[..., Any]) -> Callable[..., Any]:
+    REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def _module(obj: Any) -> Any:
+    import torch
+
+    if not isinstance(obj, torch.nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(obj).__name__}")
+    return obj
+
+
+@helper
+def build_sequential(spec: list, seed: int = 0) -> Any:
+    """An nn.Sequential from [[layer_name, kwargs], ...], weights drawn from ``seed``."""
+    import torch
+
+    layers = []
+    for name, kwargs in spec:
+        allowed = BUILDABLE.get(name)
+        if allowed is None or not set(kwargs) <= allowed:
+            raise ValueError(f"cannot build layer {name}({kwargs})")
+        layers.append(getattr(torch.nn, name)(**kwargs))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(*layers)
+        for p in model.parameters():
+            torch.nn.init.uniform_(p, -0.5, 0.5)
+    return model
+
+
+@helper
+def state_dict(model: Any) -> dict:
+    """Every parameter and buffer of a module, by name, as CPU tensors."""
+    import torch
+
+    return {k: v.detach().cpu() for k, v in torch.nn.Module.state_dict(_module(model)).items()}
+
+
+@helper
+def parameter_shapes(model: Any) -> list:
+    """[name, shape, requires_grad] for every parameter, in registration order."""
+    import torch
+
+    return [[n, list(p.shape), bool(p.requires_grad)] for n, p in torch.nn.Module.named_parameters(_module(model))]
+
+
+@helper
+def leaf_modules(model: Any) -> list:
+    """[qualified name, class name] of every module that has no children, in registration order."""
+    import torch
+
+    out = []
+    for name, mod in torch.nn.Module.named_modules(_module(model)):
+        if not any(True for _ in mod.children()):
+            out.append([name, type(mod).__name__])
+    return out
+
+
+@helper
+def forward(model: Any, x: Any, train: bool = False, seed: int | None = None) -> Any:
+    """model(x) in eval (or train) mode without autograd; the mode is restored afterwards."""
+    import torch
+
+    model = _module(model)
+    was_training = model.training
+    model.train(train)
+    try:
+        with torch.no_grad():
+            if seed is None:
+                return model(x)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return model(x)
+    finally:
+        model.train(was_training)
+
+
+@helper
+def is_training(model: Any) -> bool:
+    return bool(_module(model).training)
+
+
+@helper
+def type_name(obj: Any) -> str:
+    t = type(obj)
+    return f"{t.__module__}.{t.__qualname__}"

@@ -1,0 +1,58 @@
+"""Grader for exercise 1: output sizes against the shapes torch.nn.Conv2d really produces."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from cnngrade.checks import call_text, expect_int, expect_raises
+
+QUESTIONS = {"a": (28, 5, 0, 1), "b": (64, 3, 1, 1), "c": (128, 3, 0, 2), "d": (224, 7, 3, 2)}
+
+
+def conv2d_side(size: int, kernel_size: int, padding: int, stride: int) -> int:
+    """The output side of a real Conv2d, computed shape-only on the meta device."""
+    conv = torch.nn.Conv2d(1, 1, kernel_size, stride=stride, padding=padding, bias=False, device="meta")
+    return int(conv(torch.empty(1, 1, size, size, device="meta")).shape[-1])
+
+
+sizes = st.integers(1, 256)
+kernels = st.integers(1, 11)
+paddings = st.integers(0, 5)
+strides = st.integers(1, 5)
+
+
+@given(size=sizes, kernel_size=kernels, padding=paddings, stride=strides)
+def test_matches_conv2d(submission, size, kernel_size, padding, stride):
+    assume(kernel_size <= size + 2 * padding)
+    got = submission.conv_output_size(size, kernel_size, padding, stride)
+    expect_int(got, conv2d_side(size, kernel_size, padding, stride),
+               call_text("conv_output_size", size=size, kernel_size=kernel_size, padding=padding, stride=stride))
+
+
+@given(size=sizes, padding=paddings, stride=strides, extra=st.integers(1, 8))
+def test_kernel_larger_than_input_raises(submission, size, padding, stride, extra):
+    kernel_size = size + 2 * padding + extra
+    with pytest.raises(RuntimeError):  # torch agrees that no output exists
+        conv2d_side(size, kernel_size, padding, stride)
+    expect_raises("ValueError", submission.conv_output_size, size, kernel_size, padding, stride,
+                  call=call_text("conv_output_size", size=size, kernel_size=kernel_size, padding=padding,
+                                 stride=stride))
+
+
+@pytest.mark.parametrize("args", [
+    {"size": 0, "kernel_size": 1}, {"size": 8, "kernel_size": 0}, {"size": 8, "kernel_size": 3, "padding": -1},
+    {"size": 8, "kernel_size": 3, "stride": 0}, {"size": 8, "kernel_size": 3, "stride": -2},
+], ids=["size0", "kernel0", "padding-1", "stride0", "stride-2"])
+def test_invalid_arguments_raise(submission, args):
+    expect_raises("ValueError", submission.conv_output_size, **args, call=call_text("conv_output_size", **args))
+
+
+@pytest.mark.parametrize("question", sorted(QUESTIONS))
+def test_answer(submission, question):
+    answers = submission.value("ANSWERS")
+    assert isinstance(answers, dict), f"ANSWERS should be a dict, got {type(answers).__name__}"
+    size, k, p, s = QUESTIONS[question]
+    expect_int(answers.get(question), conv2d_side(size, k, p, s),
+               f'ANSWERS["{question}"] (H={size}, K={k}, P={p}, S={s})')
