@@ -110,3 +110,35 @@ def is_training(model: Any) -> bool:
 def type_name(obj: Any) -> str:
     t = type(obj)
     return f"{t.__module__}.{t.__qualname__}"
+
+
+@helper
+def state_in_use_order(model: Any, x: Any) -> list:
+    """Names of the parameters and buffers of ``model``, ordered by when their module first runs on ``x``.
+
+    Registration order depends on how the student wrote ``__init__``; the order in which layers
+    run does not, so it is what lets the grader pair these tensors with a reference network's.
+    Tensors of modules that never ran follow in registration order.
+    """
+    import torch
+
+    model = _module(model)
+    order: list[str] = []
+    hooks = []
+    for prefix, mod in torch.nn.Module.named_modules(model):
+        own = [n for n, _ in mod.named_parameters(recurse=False)] + [n for n, _ in mod.named_buffers(recurse=False)]
+        if own:
+            names = [f"{prefix}.{n}" if prefix else n for n in own]
+            hooks.append(mod.register_forward_pre_hook(lambda _m, _i, names=names: order.extend(
+                n for n in names if n not in order)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    rest = [n for n in torch.nn.Module.state_dict(model) if n not in order]
+    return order + rest
