@@ -4,7 +4,7 @@ A frame is a 4-byte big-endian header length, a UTF-8 JSON header, then the raw 
 every blob the header lists (``"blobs": [n0, n1, ...]``). Values are plain JSON with a few
 tagged objects:
 
-    {"$tuple": [...]}                         a tuple
+    {"$tuple": [...]}                         a tuple (torch.Size too)
     {"$dict": [[key, value], ...]}            a dict whose keys are not all plain strings
     {"$float": "nan" | "inf" | "-inf"}        a non-finite float
     {"$tensor": i, "dtype": d, "shape": s}    a torch tensor, bytes in blob i
@@ -73,6 +73,9 @@ class Encoder:
         if t is bytes:
             return {"$bytes": self._blob(value)}
         module = t.__module__
+        if module == "torch" and t.__name__ == "Size":
+            # A shape (tensor.shape) is plain data: it crosses as the tuple of ints it subclasses.
+            return {"$tuple": [self.encode(int(v), depth + 1) for v in value]}
         if module == "torch" and t.__name__ in ("Tensor", "Parameter") or module == "torch.nn.parameter":
             return self._tensor(value)
         if module == "numpy":
