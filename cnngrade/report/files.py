@@ -1,4 +1,4 @@
-"""Write report.json per student and gradebook.csv per class, atomically (write aside, then rename)."""
+"""Write report.json + feedback.html per student and gradebook.csv + index.html per class, atomically."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +11,8 @@ from typing import Iterable
 
 from cnngrade.errors import InputError
 from cnngrade.records import StudentReport
+from cnngrade.report.dashboard import class_page
+from cnngrade.report.html import student_page
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -28,6 +30,7 @@ def atomic_write(path: Path, text: str) -> None:
 def write_student_report(out_dir: Path, report: StudentReport) -> Path:
     path = out_dir / report.student / "report.json"
     atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n")
+    atomic_write(path.with_name("feedback.html"), student_page(report))
     return path
 
 
@@ -52,3 +55,4 @@ def _num(value: float) -> str:
 
 def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: list[str]) -> None:
     atomic_write(out_dir / "gradebook.csv", gradebook_csv(reports, exercises))
+    atomic_write(out_dir / "index.html", class_page(reports, exercises))

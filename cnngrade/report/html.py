@@ -1,0 +1,172 @@
+"""Self-contained HTML pages: DIR/<student>/feedback.html for each student and DIR/index.html for the class.
+
+Graders may show more than a message. Conventions for a test's ``metrics`` (the fixture of
+that name; everything in it lands in report.json too):
+
+- ``figure_png``: base64-encoded PNG data (or a list of them) rendered in the worker, e.g.
+  the student's feature-map plot; shown as an image.
+- ``accuracy`` and ``threshold`` (numbers): the measured accuracy is drawn against the
+  threshold it had to reach.
+- any list of numbers, at the top level or in nested dicts (``{"train_loss": [...]}``,
+  ``{"baseline": {"val_acc": [...]}}``): drawn as curves per epoch, one chart per final key.
+- other numbers and short strings: listed as measured values.
+"""
+from __future__ import annotations
+
+import re
+from html import escape
+from typing import Any
+
+from cnngrade.records import ExerciseResult, StudentReport, TestResult
+from cnngrade.report import charts
+from cnngrade.report.page import badge, first_line, meta_line, page, png_data_uri, points, pre
+
+FALSIFYING = re.compile(r"^(Falsifying example|Falsifying explicit example)", re.M)
+# Hypothesis names the fixture object in its counterexample; that line says nothing to a student.
+SUBMISSION_ARG = re.compile(r"^\s*submission=<[^>\n]*>,?\n", re.M)
+HIDDEN_KEYS = {"figure_png", "accuracy", "threshold"}
+
+
+def anchor(exercise: str, test: str = "") -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{exercise}--{test}" if test else exercise).strip("-")
+
+
+def split_counterexample(output: str) -> tuple[str, str]:
+    """(message, hypothesis counterexample or '') from a test's output text."""
+    match = FALSIFYING.search(output)
+    if not match:
+        return output.strip(), ""
+    example = SUBMISSION_ARG.sub("", output[match.start():]).strip()
+    return output[: match.start()].strip(), example
+
+
+def _series(metrics: dict[str, Any], prefix: str = "") -> dict[str, list[float]]:
+    """Every list of numbers in ``metrics``, by dotted path."""
+    found: dict[str, list[float]] = {}
+    for key, value in metrics.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.update(_series(value, f"{path}."))
+        elif (isinstance(value, list) and len(value) >= 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            found[path] = [float(v) for v in value]
+    return found
+
+
+def metrics_html(metrics: dict[str, Any]) -> str:
+    """Figures, the accuracy against its threshold, curves and other measured values of one test."""
+    parts: list[str] = []
+    figures = metrics.get("figure_png")
+    for i, data in enumerate(figures if isinstance(figures, list) else [figures] if figures else []):
+        uri = png_data_uri(data)
+        parts.append(f'<figure><img src="{uri}" alt="figure {i + 1} drawn by your code"></figure>' if uri
+                     else '<p class="muted small">(a figure was recorded but it is not valid PNG data)</p>')
+    acc, thr = metrics.get("accuracy"), metrics.get("threshold")
+    if isinstance(acc, (int, float)) and isinstance(thr, (int, float)):
+        parts.append(charts.threshold_bar(float(acc), float(thr), label="measured accuracy"))
+    groups: dict[str, dict[str, list[float]]] = {}
+    for path, values in _series(metrics).items():
+        head, _, last = path.rpartition(".")
+        groups.setdefault(last, {})[head or last] = values
+    curves = [charts.line_chart(series, title=f"{name} per epoch",
+                                threshold=float(thr) if isinstance(thr, (int, float)) and "acc" in name else None)
+              for name, series in groups.items()]
+    if curves:
+        parts.append(f'<div class="charts">{"".join(curves)}</div>')
+    scalars = {k: v for k, v in metrics.items() if k not in HIDDEN_KEYS and isinstance(v, (int, float, str))
+               and not (isinstance(v, str) and len(v) > 200)}
+    if scalars:
+        rows = "".join(f"<tr><td>{escape(str(k))}</td><td class='num'>{escape(_fmt(v))}</td></tr>"
+                       for k, v in scalars.items())
+        parts.append(f'<table class="small" style="width:auto"><tr><th>measured</th><th class="num">value</th>'
+                     f"</tr>{rows}</table>")
+    return "".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _message(test: TestResult) -> str:
+    message, example = split_counterexample(test.output)
+    html = pre(message) if message else ""
+    if example:
+        html += ('<div class="small muted">Counterexample: the smallest input found on which your code fails. '
+                 'Try it yourself.</div>' + pre(example, "counterexample"))
+    return html
+
+
+def _test_rows(ex: ExerciseResult) -> str:
+    rows = []
+    for t in ex.tests:
+        if t.status == "manual":
+            continue
+        hidden = ' <span class="tag">hidden test</span>' if t.visibility == "hidden" else ""
+        rows.append(f'<tr id="{anchor(ex.exercise, t.name)}"><td>{badge(t.status)}</td>'
+                    f"<td><code>{escape(t.name)}</code>{hidden}</td>"
+                    f'<td class="num">{points(t.score, t.max_score)}</td></tr>')
+        detail = (_message(t) if t.status != "passed" else "") + metrics_html(t.metrics)
+        if detail:
+            rows.append(f'<tr><td></td><td colspan="2">{detail}</td></tr>')
+    if not rows:
+        return ""
+    return ('<table><tr><th style="width:110px">status</th><th>test</th><th class="num">points</th></tr>'
+            + "".join(rows) + "</table>")
+
+
+def _manual_items(ex: ExerciseResult) -> str:
+    items = [t for t in ex.tests if t.status == "manual"]
+    if not items:
+        return ""
+    out = ['<h3>Free-text answers <span class="muted small">(read and marked by course staff)</span></h3>']
+    for t in items:
+        answer = (f'<div class="answer">{escape(t.answer)}</div>' if t.answer
+                  else '<p class="muted">(no answer)</p>')
+        out.append(f'<div id="{anchor(ex.exercise, t.name)}"><p>{badge("manual")} <code>{escape(t.name)}</code> '
+                   f'<span class="muted">{t.max_score:g} point(s) pending</span></p>{answer}'
+                   f'<p class="small muted">{escape(t.output)}</p></div>')
+    return "".join(out)
+
+
+def _exercise_section(ex: ExerciseResult) -> str:
+    pending = f' <span class="muted small">+ {ex.manual_pending:g} pending review</span>' if ex.manual_pending else ""
+    output = (f"<details><summary>What your code printed</summary>{pre(ex.student_output)}</details>"
+              if ex.student_output.strip() else "")
+    return (f'<section id="{anchor(ex.exercise)}"><h2>{escape(ex.exercise)}: {escape(ex.title)} '
+            f'<span style="float:right">{points(ex.score, ex.max_score)}{pending}</span></h2>'
+            f"{_test_rows(ex)}{_manual_items(ex)}{output}</section>")
+
+
+def fix_list(report: StudentReport) -> str:
+    """The 'what to fix' summary at the top: every automatic test that lost points, linked to its details."""
+    lost = [(ex, t) for ex in report.exercises.values() for t in ex.tests
+            if t.status != "manual" and t.score < t.max_score]
+    if not lost:
+        return '<p class="callout good">Every automatic test passed. Nothing to fix.</p>'
+    items = "".join(
+        f'<li>{badge(t.status)} <a href="#{anchor(ex.exercise, t.name)}">{escape(ex.exercise)} · '
+        f'{escape(t.name)}</a> <span class="muted">(−{t.max_score - t.score:g})</span><br>'
+        f'<span class="small">{escape(first_line(t.output))}</span></li>' for ex, t in lost)
+    return f'<ol class="fix">{items}</ol>'
+
+
+def student_page(report: StudentReport) -> str:
+    """The feedback page of one student."""
+    total = report.total
+    auto_max = total["max_score"] - total["manual_pending"]
+    pending = (f'<div>{total["manual_pending"]:g} more point(s) await review of your free-text answers.</div>'
+               if total["manual_pending"] else "")
+    problem = f'<p class="callout">{escape(report.error)}</p>' if report.error else ""
+    grader = (f'<p class="callout">cnngrade itself failed on {report.grader_errors} test(s); those are not your '
+              f"fault and course staff will look at them.</p>" if report.grader_errors else "")
+    header = (f'<header class="card"><div class="muted small">cnngrade feedback</div>'
+              f"<h1>{escape(report.student)}</h1>"
+              f'<div><span class="big">{total["score"]:g}</span> <span class="muted">of {auto_max:g} automatic '
+              f"points ({total['max_score']:g} in all)</span></div>{pending}"
+              + meta_line({**{f"profile {k}": v for k, v in report.profile.items()},
+                           "cnngrade": report.version, "graded": report.started_at,
+                           "took": f"{report.duration_s:g} s"}) + f"{problem}{grader}</header>")
+    fix = f"<section><h2>What to fix</h2>{fix_list(report)}</section>"
+    body = header + fix + "".join(_exercise_section(ex) for ex in report.exercises.values())
+    return page(f"Feedback for {report.student}", body)
+
