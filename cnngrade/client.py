@@ -219,6 +219,9 @@ class Submission:
     def __init__(self, worker: Worker):
         self._worker = worker
 
+    def __repr__(self) -> str:
+        return f"<your {self._worker.module}.py>"
+
     @property
     def module(self) -> str:
         return self._worker.module

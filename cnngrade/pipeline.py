@@ -4,9 +4,9 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import json
+import multiprocessing
+import multiprocessing.context
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +17,7 @@ from cnngrade.collect import StudentSubmission, collect_class
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
-from cnngrade.run import Job, check_graders
+from cnngrade.run import Job, check_graders, child_main
 from cnngrade.sandbox import Limits
 from cnngrade.score import unavailable_result
 
@@ -45,10 +45,12 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
         if exercise in results:
             continue
         why = sub.error or sub.problems.get(exercise) or f"{exercise}.py was not found in the submission"
-        results[exercise] = unavailable_result(cfg, "missing", why)
+        # A file that is there but unusable (bad notebook, unsafe archive) is the student's error, not a gap.
+        status = "error" if sub.error or exercise in sub.problems else "missing"
+        results[exercise] = unavailable_result(cfg, status, why)
     ordered = {e: results[e] for e in configs}
     return StudentReport(sub.student, ordered, profile, cnngrade.__version__, sub.error, started,
-                         round(time.monotonic() - t0, 2))
+                         round(time.monotonic() - t0, 2), dict(sub.info), list(sub.notes))
 
 
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
@@ -57,28 +59,57 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
               {k: v for k, v in limits.__dict__.items()}, profile)
     budget = sum(c.time_limit for c in configs.values()) + SLACK_SECONDS
     with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
-        spec, out = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
+        spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))
         Path(spec).write_text(json.dumps(job.__dict__))
-        try:
-            proc = subprocess.run([sys.executable, "-m", "cnngrade.run", spec, out], capture_output=True,
-                                  timeout=budget, stdin=subprocess.DEVNULL)
-            problem = "" if proc.returncode == 0 and os.path.exists(out) else \
-                f"the grading process failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-1500:]}"
-        except subprocess.TimeoutExpired:
+        proc = _grading_context().Process(target=child_main, args=(spec, out, err), daemon=False)
+        proc.start()
+        proc.join(budget)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
             problem = f"the grading process ran past {budget:g} s and was stopped"
+        elif proc.exitcode != 0 or not os.path.exists(out):
+            detail = Path(err).read_text(errors="replace")[-1500:] if os.path.exists(err) else ""
+            problem = f"the grading process failed (exit {proc.exitcode}): {detail}"
+        else:
+            problem = ""
         if problem:
             return {e: unavailable_result(c, "error", problem, grader_error=True) for e, c in configs.items()}
         return {d["exercise"]: ExerciseResult.from_dict(d) for d in json.loads(Path(out).read_text())}
 
 
+_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+# Imported once by the fork server, so each student's grading process starts warm (about 3 s saved each).
+PRELOAD = ["cnngrade.run", "cnngrade.pytest_plugin", "cnngrade.equivalence", "torch", "hypothesis", "pytest", "numpy"]
+
+
+def _grading_context() -> multiprocessing.context.ForkServerContext:
+    """Trusted grading processes are forked from a server that imported the heavy modules and nothing else."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
 def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs: int = 1,
                 graders_dir: Path = GRADERS_DIR, isolation: str = "rlimits", limits: Limits = Limits(),
-                on_report: Callable[[StudentReport], None] | None = None) -> list[StudentReport]:
-    """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv."""
+                on_report: Callable[[StudentReport], None] | None = None, layout: str = "auto",
+                on_start: Callable[[int], None] | None = None) -> list[StudentReport]:
+    """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv.
+
+    ``on_start(number of students)`` is called once the class is collected, ``on_report(report)`` as each
+    student finishes (both from the calling thread), e.g. to show progress.
+    """
     configs = {e: load_exercise(e, graders_dir) for e in exercises}
     check_graders(list(configs.values()), graders_dir)
-    students = collect_class(submissions, exercises)
+    # Unpacked archives and converted notebooks live here until grading ends (removed on error too, at exit).
+    staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
+    students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
     profile = default_profile(isolation)
+    if on_start:
+        on_start(len(students))
     reports: list[StudentReport] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(grade_student, s, configs, graders_dir=graders_dir, isolation=isolation,
@@ -91,4 +122,5 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
                 on_report(report)
     reports.sort(key=lambda r: r.student)
     write_class_outputs(out_dir, reports, list(configs))
+    staging.cleanup()
     return reports

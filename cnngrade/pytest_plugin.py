@@ -24,11 +24,14 @@ HYPOTHESIS_PROFILE = "cnngrade"
 
 def register_hypothesis_profile(max_examples: int = 50) -> None:
     """Regrading gives the same score and counterexample: derandomized, no example database."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
+    # No explain phase: it re-runs a failing test many times to annotate the counterexample, which costs
+    # seconds per failing property (every property of a stub fails) for little the student needs.
     settings.register_profile(
         HYPOTHESIS_PROFILE, derandomize=True, database=None, deadline=None, max_examples=max_examples,
-        print_blob=False, suppress_health_check=list(HealthCheck))
+        print_blob=False, suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
     settings.load_profile(HYPOTHESIS_PROFILE)
 
 

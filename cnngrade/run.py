@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,16 @@ def check_graders(configs: list[ExerciseConfig], graders_dir: Path) -> None:
             raise GraderConfigError(f"{cfg.directory}/grader.yaml gives no points to test(s) {', '.join(extra)}")
         if absent:
             raise GraderConfigError(f"{cfg.directory}/grader.yaml lists test(s) that do not exist: {', '.join(absent)}")
+
+
+def child_main(spec_path: str, out_path: str, err_path: str) -> None:
+    """Entry point of a grading process started by the pipeline; a failure leaves its traceback in err_path."""
+    try:
+        main([spec_path, out_path])
+    except BaseException:
+        Path(err_path).write_text(traceback.format_exc()[-4000:])
+        sys.stdout.flush()
+        os._exit(1)
 
 
 def main(argv: list[str]) -> int:

@@ -12,9 +12,10 @@ QUESTIONS = {"a": (28, 5, 0, 1), "b": (64, 3, 1, 1), "c": (128, 3, 0, 2), "d": (
 
 
 def conv2d_side(size: int, kernel_size: int, padding: int, stride: int) -> int:
-    """The output side of a real Conv2d, computed shape-only on the meta device."""
-    conv = torch.nn.Conv2d(1, 1, kernel_size, stride=stride, padding=padding, bias=False, device="meta")
-    return int(conv(torch.empty(1, 1, size, size, device="meta")).shape[-1])
+    """The output side of torch's 2-D convolution, computed shape-only on the meta device."""
+    x = torch.empty(1, 1, size, size, device="meta")
+    w = torch.empty(1, 1, kernel_size, kernel_size, device="meta")
+    return int(torch.nn.functional.conv2d(x, w, stride=stride, padding=padding).shape[-1])
 
 
 sizes = st.integers(1, 256)
