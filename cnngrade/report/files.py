@@ -13,6 +13,7 @@ from cnngrade.errors import InputError
 from cnngrade.records import StudentReport
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.html import student_page
+from cnngrade.report.lms import canvas_csv, gradescope_results
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -27,10 +28,19 @@ def atomic_write(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def check_writable(out_dir: Path) -> None:
+    """Raise InputError now if reports cannot be written under ``out_dir``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a folder")
+    atomic_write(out_dir / ".cnngrade-write-test", "")
+    (out_dir / ".cnngrade-write-test").unlink()
+
+
 def write_student_report(out_dir: Path, report: StudentReport) -> Path:
     path = out_dir / report.student / "report.json"
     atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n")
     atomic_write(path.with_name("feedback.html"), student_page(report))
+    atomic_write(path.with_name("results.json"), json.dumps(gradescope_results(report), indent=2) + "\n")
     return path
 
 
@@ -55,4 +65,5 @@ def _num(value: float) -> str:
 
 def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: list[str]) -> None:
     atomic_write(out_dir / "gradebook.csv", gradebook_csv(reports, exercises))
+    atomic_write(out_dir / "canvas_gradebook.csv", canvas_csv(reports))
     atomic_write(out_dir / "index.html", class_page(reports, exercises))
