@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 
-from cnngrade.errors import InputError
+from cnngrade.intake import class_entries
+from cnngrade.notebooks import NotebookError, stage_notebook
 
 
 @dataclasses.dataclass
@@ -16,31 +18,38 @@ class StudentSubmission:
     modules: dict[str, Path] = dataclasses.field(default_factory=dict)   # exercise -> file
     problems: dict[str, str] = dataclasses.field(default_factory=dict)   # exercise -> why it is unusable
     error: str = ""                                                       # the whole entry is unusable
+    info: dict[str, str] = dataclasses.field(default_factory=dict)        # name and LMS ids, when known
+    notes: list[str] = dataclasses.field(default_factory=list)            # what the instructor should know
 
     def module_dir(self, exercise: str) -> Path:
         return self.modules[exercise].parent
 
 
-def find_module(folder: Path, exercise: str) -> tuple[Path | None, str]:
+def find_module(folder: Path, exercise: str, suffix: str = ".py") -> tuple[Path | None, str]:
     """The student's ``<exercise>.py``: at the top of the folder, or the only one further down."""
-    top = folder / f"{exercise}.py"
+    top = folder / f"{exercise}{suffix}"
     if top.is_file() and not top.is_symlink():
         return top, ""
-    found = sorted(p for p in folder.rglob(f"{exercise}.py")
+    found = sorted(p for p in folder.rglob(f"{exercise}{suffix}")
                    if p.is_file() and not p.is_symlink() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if len(found) > 1:
         listed = ", ".join(str(p.relative_to(folder)) for p in found)
-        return None, f"several files named {exercise}.py ({listed}); keep only one"
+        return None, f"several files named {exercise}{suffix} ({listed}); keep only one"
     return (found[0], "") if found else (None, "")
 
 
-def collect_student(path: Path, exercises: list[str]) -> StudentSubmission:
+def collect_student(path: Path, exercises: list[str], staging: Path | None = None) -> StudentSubmission:
     sub = StudentSubmission(student=path.name, path=path)
     if not path.is_dir():
         sub.error = f"{path.name} is not a folder of .py files"
         return sub
     for exercise in exercises:
         module, problem = find_module(path, exercise)
+        notebook, nb_problem = find_module(path, exercise, ".ipynb")
+        if module is None and not problem and (notebook is not None or nb_problem):
+            module, problem = _stage(notebook, nb_problem, exercise, staging)
+        elif module is not None and notebook is not None:
+            sub.notes.append(f"{exercise}: both .py and .ipynb handed in; graded the .py")
         if module is not None:
             sub.modules[exercise] = module
         elif problem:
@@ -48,16 +57,35 @@ def collect_student(path: Path, exercises: list[str]) -> StudentSubmission:
     return sub
 
 
-def collect_class(submissions: Path, exercises: list[str]) -> list[StudentSubmission]:
-    """One record per entry of the class folder (hidden entries skipped), sorted by student id."""
-    if not submissions.exists():
-        raise InputError(f"submissions folder {submissions} does not exist")
-    if not submissions.is_dir():
-        raise InputError(f"{submissions} is not a folder (expected one entry per student)")
+def _stage(notebook: Path | None, problem: str, exercise: str, staging: Path | None) -> tuple[Path | None, str]:
+    """A notebook becomes a .py in a staging folder of its own, which the worker imports like any module."""
+    if notebook is None:
+        return None, problem
+    where = Path(tempfile.mkdtemp(prefix="cnngrade-nb-")) if staging is None else \
+        Path(tempfile.mkdtemp(prefix=f"{exercise}-", dir=_mkdir(staging / "notebooks")))
     try:
-        entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
-    except OSError as exc:
-        raise InputError(f"cannot read {submissions}: {exc.strerror}") from None
-    if not entries:
-        raise InputError(f"{submissions} is empty: expected one folder per student")
-    return [collect_student(p, exercises) for p in entries]
+        return stage_notebook(notebook, where, exercise), ""
+    except NotebookError as exc:
+        return None, str(exc)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def collect_class(submissions: Path, exercises: list[str], *, layout: str = "auto",
+                  staging: Path | None = None) -> list[StudentSubmission]:
+    """One record per student of the class folder, .zip or LMS export (intake.py), sorted by student id."""
+    staging = staging or Path(tempfile.mkdtemp(prefix="cnngrade-intake-"))
+    students = []
+    for entry in class_entries(submissions, layout, staging):
+        if entry.path is None or entry.error:
+            sub = StudentSubmission(student=entry.student, path=entry.path or submissions,
+                                    error=entry.error or f"{entry.student} has no files")
+        else:
+            sub = collect_student(entry.path, exercises, staging)
+            sub.student = entry.student
+        sub.info, sub.notes = entry.info, entry.notes + sub.notes
+        students.append(sub)
+    return students

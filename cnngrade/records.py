@@ -79,6 +79,8 @@ class StudentReport:
     error: str = ""                 # a problem with the whole submission (unreadable entry)
     started_at: str = ""
     duration_s: float = 0.0
+    info: dict[str, str] = dataclasses.field(default_factory=dict)   # name and LMS ids from the download
+    notes: list[str] = dataclasses.field(default_factory=list)      # e.g. "both .py and .ipynb handed in"
 
     @property
     def total(self) -> dict[str, float]:
@@ -101,10 +103,13 @@ class StudentReport:
             "exercises": {name: e.to_dict() for name, e in self.exercises.items()},
             "started_at": self.started_at,
             "duration_s": self.duration_s,
+            "info": self.info,
+            "notes": self.notes,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "StudentReport":
         return cls(data["student"], {k: ExerciseResult.from_dict(v) for k, v in data["exercises"].items()},
                    data.get("profile", {}), data.get("cnngrade_version", ""), data.get("error", ""),
-                   data.get("started_at", ""), data.get("duration_s", 0.0))
+                   data.get("started_at", ""), data.get("duration_s", 0.0), dict(data.get("info", {})),
+                   list(data.get("notes", [])))

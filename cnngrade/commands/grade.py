@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
+from cnngrade.intake import LAYOUTS
 from cnngrade.pipeline import grade_class
 from cnngrade.report.table import score_table
 from cnngrade.sandbox import ISOLATIONS
@@ -27,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Grade every student of SUBMISSIONS (one folder per student holding that "
                        "student's exN_*.py files; the folder's name is the student id). Writes "
                        "DIR/<student>/report.json and DIR/gradebook.csv.")
-    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder with one entry per student")
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                   help="folder with one entry per student (a folder or .zip each), an LMS bulk download, or a .zip of either")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
+                   help="how SUBMISSIONS is organised: plain student folders or a Canvas, Moodle or Gradescope "
+                   "export (default: %(default)s, detected from the file names)")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="where the reports go")
     add_common_options(p)
     p.set_defaults(func=run)
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     exercises = resolve_exercises(args.exercises, args.graders)
     reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
-                          isolation=args.isolation)
+                          isolation=args.isolation, layout=args.layout)
     print(score_table(reports, exercises))
     print(f"\nreports: {args.out}/<student>/report.json, gradebook: {args.out / 'gradebook.csv'}")
     return ExitCode.OK

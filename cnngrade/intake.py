@@ -1,0 +1,200 @@
+"""Turn what an instructor downloads (a class folder, a zip, a Canvas, Moodle or Gradescope export) into one folder per student."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+from cnngrade.archives import ArchiveError, safe_extract
+from cnngrade.config import EXERCISES
+from cnngrade.errors import InputError, UsageError
+
+LAYOUTS = ("auto", "folders", "canvas", "moodle", "gradescope")
+# Canvas: {sortable name}_{LATE_}{user_id}_{attachment_id}_{display name}; anonymous grading drops the name.
+CANVAS = re.compile(r"^(?:(?!LATE_)(?P<name>.*?)_)?(?P<late>LATE_)?(?P<user_id>\d+|anon_[A-Za-z0-9]+)_"
+                    r"(?P<file_id>\d+)_(?P<filename>.+)$")
+CANVAS_TEXT = re.compile(r"^(?:(?P<name>.*?)_)?(?P<late>LATE_)?(?P<user_id>\d+|anon_[A-Za-z0-9]+)_(?:text|link)\.html$")
+MOODLE = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assign(?:submission|feedback)_\w+?_?$")
+RESUBMITTED = re.compile(r"^(?P<stem>.+?)-\d+(?P<suffix>\.\w+)$")
+GRADESCOPE_METADATA = "submission_metadata.yml"
+
+
+@dataclasses.dataclass
+class Entry:
+    """One student as found in the download: their files' folder, who they are, and what went wrong."""
+
+    student: str
+    path: Path | None
+    info: dict[str, str] = dataclasses.field(default_factory=dict)   # name, LMS ids, late marker
+    error: str = ""
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
+    """Every student of ``source`` (a folder or a .zip of one), unpacked under ``staging`` where needed."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    if not source.exists():
+        raise InputError(f"submissions folder {source} does not exist")
+    root = source
+    if source.is_file():
+        if source.suffix.lower() != ".zip":
+            raise InputError(f"{source} is neither a folder nor a .zip of submissions")
+        root = staging / "download"
+        try:
+            safe_extract(source, root)
+        except ArchiveError as exc:
+            raise InputError(f"cannot unpack {source.name}: {exc}") from None
+        root = _single_folder(root)
+    try:
+        names = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+    if not names:
+        raise InputError(f"{source} is empty: expected one entry per student")
+    chosen = detect_layout(root) if layout == "auto" else layout
+    reader = {"folders": _folders, "canvas": _canvas, "moodle": _moodle, "gradescope": _gradescope}[chosen]
+    entries = reader(root, staging / "students")
+    if not entries:
+        raise InputError(f"{source}: no student submission found in the {chosen} layout")
+    return sorted(entries, key=lambda e: e.student)
+
+
+def _single_folder(root: Path) -> Path:
+    """A zip of a class folder usually holds that folder: step into it."""
+    inside = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+    if len(inside) == 1 and inside[0].is_dir() and detect_layout(root) == "folders" and \
+            not any(inside[0].glob("*.py")) and not any(inside[0].glob("*.ipynb")):
+        return inside[0]
+    return root
+
+
+def detect_layout(root: Path) -> str:
+    """Which LMS produced this folder, from the marks each leaves; a plain class folder otherwise."""
+    if (root / GRADESCOPE_METADATA).is_file():
+        return "gradescope"
+    items = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+    dirs = [p for p in items if p.is_dir()]
+    files = [p for p in items if p.is_file()]
+    if dirs and sum(bool(MOODLE.match(d.name)) for d in dirs) > len(dirs) / 2:
+        return "moodle"
+    if files and sum(bool(CANVAS.match(f.name) or CANVAS_TEXT.match(f.name)) for f in files) > len(files) / 2:
+        return "canvas"
+    return "folders"
+
+
+def _unpack_into(archive: Path, target: Path, entry: Entry) -> None:
+    try:
+        safe_extract(archive, target)
+    except ArchiveError as exc:
+        entry.error = f"{archive.name} cannot be unpacked: {exc}"
+
+
+def _folders(root: Path, staging: Path) -> list[Entry]:
+    """One entry per student: a folder of files, or a .zip of one (the student id is the name without .zip)."""
+    entries = []
+    for path in sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"):
+        if path.is_file() and path.suffix.lower() == ".zip":
+            entry = Entry(path.stem, staging / path.stem)
+            _unpack_into(path, entry.path, entry)
+        elif path.is_dir() and not path.is_symlink():
+            entry = Entry(path.name, path)
+        else:
+            entry = Entry(path.name, None, error=f"{path.name} is not a folder or a .zip of the student's files")
+        entries.append(entry)
+    return entries
+
+
+def module_name(filename: str) -> str:
+    """Undo the '-1' that Canvas appends to a resubmitted file when that gives back an exercise's file name."""
+    m = RESUBMITTED.match(filename)
+    if m and m["stem"] in EXERCISES and m["suffix"] in (".py", ".ipynb"):
+        return m["stem"] + m["suffix"]
+    return filename
+
+
+def _canvas(root: Path, staging: Path) -> list[Entry]:
+    """Flat files named by Canvas, grouped by the student's Canvas user id (or anonymous id)."""
+    by_id: dict[str, Entry] = {}
+    chosen: dict[tuple[str, str], int] = {}   # (student, file name) -> attachment id kept
+    for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
+        m = CANVAS.match(path.name)
+        if not m:
+            if not CANVAS_TEXT.match(path.name):
+                print(f"cnngrade: note: {path.name} does not look like a Canvas submission file; skipped")
+            continue
+        uid = m["user_id"]
+        entry = by_id.setdefault(uid, Entry(uid, staging / uid, {"canvas_id": "" if uid.startswith("anon_") else uid,
+                                                                  "name": m["name"] or ""}))
+        if m["late"]:
+            entry.info["late"] = "yes"
+        entry.path.mkdir(parents=True, exist_ok=True)
+        name, file_id = module_name(m["filename"]), int(m["file_id"])
+        if name.lower().endswith(".zip"):
+            _unpack_into(path, entry.path, entry)
+            continue
+        previous = chosen.get((uid, name))
+        if previous is not None:
+            entry.notes.append(f"{name} was handed in twice; graded the later upload (file {max(previous, file_id)})")
+            if previous > file_id:
+                continue
+        chosen[(uid, name)] = file_id
+        shutil.copyfile(path, entry.path / name)
+    return list(by_id.values())
+
+
+def _moodle(root: Path, staging: Path) -> list[Entry]:
+    """Moodle's 'Full Name_12345_assignsubmission_file_' folders, one or more per participant."""
+    by_id: dict[str, Entry] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        m = MOODLE.match(folder.name)
+        if not m:
+            continue
+        entry = by_id.setdefault(m["id"], Entry(m["id"], staging / m["id"], {"moodle_id": m["id"], "name": m["name"]}))
+        entry.path.mkdir(parents=True, exist_ok=True)
+        for item in sorted(folder.iterdir()):
+            if item.is_symlink():
+                continue
+            if item.is_file() and item.suffix.lower() == ".zip":
+                _unpack_into(item, entry.path, entry)
+            elif item.is_file():
+                shutil.copyfile(item, entry.path / module_name(item.name))
+            elif item.is_dir():
+                shutil.copytree(item, entry.path / item.name, symlinks=True, dirs_exist_ok=True)
+    return list(by_id.values())
+
+
+def _gradescope(root: Path, staging: Path) -> list[Entry]:
+    """Gradescope's export: submission_<id>/ folders, and submission_metadata.yml naming their submitters."""
+    try:
+        meta = yaml.safe_load((root / GRADESCOPE_METADATA).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{root / GRADESCOPE_METADATA} cannot be read: {str(exc).splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{root / GRADESCOPE_METADATA}: expected a mapping of submission folders")
+    entries = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("submission_")):
+        record = meta.get(folder.name) or {}
+        submitters = record.get(":submitters") or [{}]
+        first = submitters[0] if isinstance(submitters[0], dict) else {}
+        sid, email = str(first.get(":sid") or ""), str(first.get(":email") or "")
+        student = sid or email.split("@")[0] or folder.name
+        entry = Entry(_safe_id(student), folder, {"name": str(first.get(":name") or ""), "email": email, "sid": sid,
+                                                  "gradescope_submission": folder.name.removeprefix("submission_")})
+        if len(submitters) > 1:
+            others = ", ".join(str(s.get(":name", "?")) for s in submitters[1:] if isinstance(s, dict))
+            entry.notes.append(f"group submission, also by {others}")
+        zips = list(folder.glob("*.zip"))
+        if zips and not any(folder.glob("*.py")) and not any(folder.glob("*.ipynb")):
+            entry.path = staging / entry.student
+            _unpack_into(zips[0], entry.path, entry)
+        entries.append(entry)
+    return entries
+
+
+def _safe_id(text: str) -> str:
+    """A student id usable as a folder name."""
+    return re.sub(r"[^\w.@-]", "_", text).strip(".") or "unknown"
