@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cnngrade.errors import (StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed,
                              WorkerTimeout)
@@ -61,6 +61,7 @@ class Worker:
         self.dead: SubmissionFault | None = None   # set after a crash or timeout until the next test begins
         self.fatal: SubmissionFault | None = None   # set when the module cannot be loaded at all
         self.names: list[str] = []
+        self.memo: dict[str, Any] = {}   # plain data graders derived from this process; cleared on restart
         self._next_id = 0
         self._workdir: str | None = None
         self._output_path: str | None = None
@@ -85,6 +86,7 @@ class Worker:
         os.close(resp_w)
         self._req_w, self._resp_r = req_w, resp_r
         self.generation += 1
+        self.memo = {}
         try:
             self.names = self.request("load", None)
         except StudentError as exc:
@@ -244,6 +246,16 @@ class Submission:
     def helper(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run one of cnngrade.worker.helpers inside the worker."""
         return self._worker.request("helper", {"args": list(args), "kwargs": kwargs}, timeout=timeout, name=name)
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per worker process, reused by later tests of the exercise.
+
+        For plain data that costs a lot to obtain and depends only on the student's code (ex7 traces a
+        512x512 forward pass once for five tests). Never store handles here: a restart clears the memo.
+        """
+        if key not in self._worker.memo:
+            self._worker.memo[key] = compute()
+        return self._worker.memo[key]
 
     def output(self) -> str:
         return self._worker.output()

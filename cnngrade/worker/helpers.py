@@ -318,3 +318,103 @@ def spy(model: Any) -> Any:
 @helper
 def spy_log(wrapped: Any) -> list:
     return list(getattr(wrapped, "log", []))
+
+
+@helper
+def write_input_file(name: str, data: bytes) -> str:
+    """Save bytes the grader sent as a file of the worker's own, in a fresh folder, and return its path.
+
+    Student functions that read files (ex2's ``load_grayscale``) need a path they can open from inside
+    the sandbox, which sees neither the grader's folders nor its /tmp.
+    """
+    import os
+    import tempfile
+
+    if os.path.basename(name) != name or name.startswith(".") or not name:
+        raise ValueError(f"bad input file name {name!r}")
+    path = os.path.join(tempfile.mkdtemp(prefix="input-"), name)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+@helper
+def call_autograd_info(fn: Any, *args: Any, **kwargs: Any) -> dict:
+    """fn(*args, **kwargs) plus what the codec drops from a tensor result: requires_grad and grad_fn."""
+    import torch
+
+    value = fn(*args, **kwargs)
+    if not isinstance(value, torch.Tensor):
+        return {"value": value, "requires_grad": None, "grad_fn": None}
+    grad_fn = value.grad_fn
+    return {"value": value, "requires_grad": bool(value.requires_grad),
+            "grad_fn": None if grad_fn is None else type(grad_fn).__name__}
+
+
+# Hyper-parameters module_config reports when a module has them (conv, pool, norm, linear, dropout layers).
+CONFIG_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+               "padding_mode", "ceil_mode", "output_size", "num_features", "in_features", "out_features", "p")
+
+
+def _config_value(value: Any) -> Any:
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (tuple, list)) and all(type(v) in (int, float) for v in value):
+        return tuple(value)
+    return str(value)[:200]
+
+
+@helper
+def module_config(module: Any) -> dict:
+    """A module's class, the class names of its ancestry and its hyper-parameters (bias: whether it has one)."""
+    module = _module(module)
+    config = {k: _config_value(getattr(module, k)) for k in CONFIG_KEYS if hasattr(module, k)}
+    if hasattr(module, "bias"):
+        config["bias"] = module.bias is not None
+    return {"type": type(module).__name__, "mro": [c.__name__ for c in type(module).__mro__][:30], "config": config}
+
+
+@helper
+def layer_trace(model: Any, x: Any) -> dict:
+    """Every leaf module that runs on ``x``, in the order it runs, with its config and its input and output
+    shapes; plus the model's output. Eval mode without autograd; the mode is restored afterwards."""
+    import torch
+
+    model = _module(model)
+    calls: list = []
+
+    def note(mod: Any, inputs: tuple, output: Any) -> None:
+        first = inputs[0] if inputs else None
+        calls.append({**module_config(mod),
+                      "in_shape": tuple(first.shape) if isinstance(first, torch.Tensor) else None,
+                      "out_shape": tuple(output.shape) if isinstance(output, torch.Tensor) else None})
+
+    hooks = [m.register_forward_hook(note) for m in torch.nn.Module.modules(model)
+             if not any(True for _ in m.children())]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return {"layers": calls, "output": out}
+
+
+@helper
+def figure_images(fig: Any, lut_size: int = 16) -> list:
+    """Per axes of a figure, its images: the data each shows (float64, masked cells as NaN) and its colormap
+    sampled at ``lut_size`` points (RGBA rows), so the grader can judge both by value, not by name."""
+    import numpy as np
+
+    out = []
+    for ax in _figure(fig).get_axes():
+        images = []
+        for image in ax.get_images():
+            data = np.ma.filled(np.ma.asarray(image.get_array(), dtype=float), np.nan)
+            lut = np.asarray(image.get_cmap()(np.linspace(0.0, 1.0, int(lut_size))), dtype=float)
+            images.append({"data": np.ascontiguousarray(data), "lut": lut})
+        out.append(images)
+    return out
