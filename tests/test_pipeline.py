@@ -1,0 +1,106 @@
+"""A whole class through `cnngrade grade`: collection, report schema, gradebook, exit codes, broken students."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from cnngrade.cli import main
+from cnngrade.config import PROJECT_ROOT, load_exercise
+from cnngrade.errors import ExitCode
+from cnngrade.records import STATUSES
+
+EX1 = "ex1_output_size"
+SOLUTION = PROJECT_ROOT / "solutions" / f"{EX1}.py"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One batch: a correct student, a missing file, a syntax error, an import that raises, a stray file."""
+    root = tmp_path_factory.mktemp("class")
+    klass, out = root / "submissions", root / "out"
+    for name in ("alice", "bob", "carol", "dave", "frank"):
+        (klass / name).mkdir(parents=True)
+    shutil.copy(SOLUTION, klass / "alice" / f"{EX1}.py")
+    (klass / "bob" / "notes.txt").write_text("I forgot my homework")
+    (klass / "carol" / f"{EX1}.py").write_text("def conv_output_size(size, kernel_size\n    return 1\n")
+    (klass / "dave" / f"{EX1}.py").write_text("raise RuntimeError('my module explodes')\n")
+    (klass / "frank" / "hw").mkdir()
+    shutil.copy(SOLUTION, klass / "frank" / "hw" / f"{EX1}.py")      # nested one level down
+    (klass / "eve.txt").write_text("not a folder")
+    (klass / ".DS_Store").write_text("ignored")
+    code = main(["grade", str(klass), "--out", str(out), "--exercises", "ex1", "--jobs", "2"])
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/report.json")}
+    return code, out, reports
+
+
+def statuses(report):
+    return {t["status"] for t in report["exercises"][EX1]["tests"]}
+
+
+@pytest.mark.slow
+def test_batch_finishes_with_exit_zero_and_a_report_per_student(graded):
+    code, out, reports = graded
+    assert code == ExitCode.OK
+    assert sorted(reports) == ["alice", "bob", "carol", "dave", "eve.txt", "frank"]
+    assert (out / "gradebook.csv").is_file()
+
+
+@pytest.mark.slow
+def test_report_schema(graded):
+    _, _, reports = graded
+    cfg = load_exercise(EX1)
+    for r in reports.values():
+        assert {"student", "total", "exercises", "profile", "cnngrade_version"} <= set(r)
+        assert {"device", "dataset", "name"} <= set(r["profile"])
+        ex = r["exercises"][EX1]
+        assert ex["max_score"] == pytest.approx(cfg.max_score) == r["total"]["max_score"]
+        assert ex["score"] == pytest.approx(sum(t["score"] for t in ex["tests"]))
+        for t in ex["tests"]:
+            assert {"name", "score", "max_score", "status", "output"} <= set(t)
+            assert t["status"] in STATUSES and 0 <= t["score"] <= t["max_score"]
+
+
+@pytest.mark.slow
+def test_verdicts_per_kind_of_student(graded):
+    _, _, reports = graded
+    assert reports["alice"]["total"]["score"] == reports["alice"]["total"]["max_score"]
+    assert reports["frank"]["total"]["score"] == reports["frank"]["total"]["max_score"]
+    assert statuses(reports["bob"]) == {"missing"} and reports["bob"]["total"]["score"] == 0
+    for who, needle in (("carol", "SyntaxError"), ("dave", "my module explodes")):
+        tests = reports[who]["exercises"][EX1]["tests"]
+        assert statuses(reports[who]) == {"error"} and reports[who]["total"]["score"] == 0
+        assert all(needle in t["output"] and not t["grader_error"] for t in tests)
+    # An entry that is not a student's folder is that student's error, explained, not a crash of the batch.
+    assert statuses(reports["eve.txt"]) == {"error"} and "not a folder" in reports["eve.txt"]["error"]
+
+
+@pytest.mark.slow
+def test_gradebook_matches_reports(graded):
+    _, out, reports = graded
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert [r["student"] for r in rows] == sorted(reports)
+    for row in rows:
+        r = reports[row["student"]]
+        assert float(row[EX1]) == pytest.approx(r["exercises"][EX1]["score"])
+        assert float(row["total"]) == pytest.approx(r["total"]["score"])
+        assert float(row["max_score"]) == pytest.approx(r["total"]["max_score"])
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["grade", "{tmp}/nope", "--out", "{tmp}/o"], ExitCode.INPUT_ERROR),
+    (["grade", "{tmp}/file.txt", "--out", "{tmp}/o"], ExitCode.INPUT_ERROR),
+    (["grade", "{tmp}/empty", "--out", "{tmp}/o"], ExitCode.INPUT_ERROR),
+    (["grade", "{tmp}/empty", "--out", "{tmp}/o", "--exercises", "ex42"], ExitCode.USAGE_ERROR),
+    (["grade", "{tmp}/empty", "--out", "{tmp}/o", "--jobs", "0"], ExitCode.USAGE_ERROR),
+])
+def test_bad_input_is_one_line_and_a_documented_exit_code(tmp_path, capsys, argv, code):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    got = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert got == code
+    assert err.startswith("cnngrade: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o" / "gradebook.csv").exists()
