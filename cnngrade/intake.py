@@ -158,6 +158,7 @@ def _moodle(root: Path, staging: Path) -> list[Entry]:
         for item in sorted(folder.iterdir()):
             if item.is_symlink():
                 continue
+            entry.path.mkdir(parents=True, exist_ok=True)   # a failed unpack removes the folder
             if item.is_file() and item.suffix.lower() == ".zip":
                 _unpack_into(item, entry.path, entry)
             elif item.is_file():

@@ -1,0 +1,205 @@
+"""Submissions as they arrive: student zips (safe or hostile), notebooks, and Canvas, Moodle and Gradescope downloads."""
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from cnngrade.archives import ArchiveError, ArchiveLimits, safe_extract
+from cnngrade.collect import collect_class
+from cnngrade.config import PROJECT_ROOT
+from cnngrade.intake import detect_layout, module_name
+from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text
+from cnngrade.pipeline import grade_class
+
+EX1 = "ex1_output_size"
+SOLUTION = PROJECT_ROOT / "solutions" / f"{EX1}.py"
+STUB = PROJECT_ROOT / "exercises" / f"{EX1}.py"
+
+
+def make_zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def magic_notebook() -> str:
+    """The reference solution as a notebook, with line magics, a shell escape and a %%bash cell added."""
+    nb = nbformat.reads(notebook_text(SOLUTION.read_text()), as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("%matplotlib inline\n!touch /tmp/cnngrade-magic-ran\nimport math"))
+    nb.cells.append(nbformat.v4.new_code_cell("%%bash\ntouch /tmp/cnngrade-cell-magic-ran"))
+    nb.cells.append(nbformat.v4.new_code_cell("if True:\n    %time math.sqrt(4)\nfiles = !ls"))
+    return nbformat.writes(nb)
+
+
+# -- archives ---------------------------------------------------------------------------------
+
+def test_safe_extract_keeps_ordinary_files(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"sub/ex1_output_size.py": b"x = 1\n", "__MACOSX/._junk": b"?"})
+    written = safe_extract(archive, tmp_path / "out")
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in written] == ["sub/ex1_output_size.py"]
+    assert not (tmp_path / "out" / "__MACOSX").exists()
+
+
+@pytest.mark.parametrize("members,links,why", [
+    ({"../escape.py": b"x"}, None, "leaves its folder"),
+    ({"/etc/evil.py": b"x"}, None, "absolute path"),
+    ({"ok.py": b"x"}, {"link.py": "/etc/passwd"}, "symbolic link"),
+    ({"big.py": b"0" * (3 << 20)}, None, "expands more than"),
+], ids=["dotdot", "absolute", "symlink", "ratio"])
+def test_safe_extract_refuses_hostile_archives(tmp_path, members, links, why):
+    archive = make_zip(tmp_path / "bad.zip", members, links)
+    with pytest.raises(ArchiveError, match=why):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "a refused archive must leave nothing behind"
+    assert not (tmp_path / "escape.py").exists()
+
+
+def test_safe_extract_counts_real_bytes_and_files(tmp_path):
+    archive = make_zip(tmp_path / "many.zip", {f"f{i}.py": b"y" * 1000 for i in range(20)})
+    with pytest.raises(ArchiveError, match="entries"):
+        safe_extract(archive, tmp_path / "a", ArchiveLimits(max_files=10))
+    with pytest.raises(ArchiveError, match="expands past"):
+        safe_extract(archive, tmp_path / "b", ArchiveLimits(max_bytes=5000))
+    (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ArchiveError, match="not a readable"):
+        safe_extract(tmp_path / "junk.zip", tmp_path / "c")
+
+
+# -- notebooks --------------------------------------------------------------------------------
+
+def test_magics_become_inert_and_python_is_untouched():
+    plain = 'text = """\n%not a magic inside a string\n"""\nx = 5 % 3\n'
+    assert neutralise_magics(plain) == plain
+    out = neutralise_magics("import os\n%matplotlib inline\n!rm -rf /\nif True:\n    !ls\n")
+    compile(out, "<cell>", "exec")
+    assert out.count(NOTE) == 3 and "import os" in out
+    bash = neutralise_magics("%%bash\nrm -rf /\necho done")
+    assert all(line.startswith("#") for line in bash.splitlines())
+    timed = neutralise_magics("%%time\ny = sum(range(10))")
+    assert "y = sum(range(10))" in timed.splitlines()
+
+
+def test_stub_notebooks_are_in_sync_with_the_stubs(tmp_path):
+    """exercises/<name>.ipynb is what `cnngrade notebooks build` makes from exercises/<name>.py."""
+    stubs = sorted((PROJECT_ROOT / "exercises").glob("ex*.py"))
+    assert len(stubs) == 8
+    for stub in stubs:
+        committed = stub.with_suffix(".ipynb")
+        assert committed.is_file(), f"{committed.name} is missing: run `cnngrade notebooks build`"
+        assert committed.read_text() == notebook_text(stub.read_text()), \
+            f"{committed.name} is out of date: run `cnngrade notebooks build`"
+
+
+# -- LMS layouts ------------------------------------------------------------------------------
+
+def test_canvas_download_grouped_by_user_id(tmp_path):
+    root = tmp_path / "canvas"
+    root.mkdir()
+    (root / "smithbob_340934_1001_ex1_output_size.py").write_text("a = 1\n")
+    (root / "smithbob_340934_1002_ex3_receptive_fields-1.py").write_text("b = 1\n")
+    (root / "doejane_LATE_340935_1003_ex1_output_size-2.ipynb").write_text(notebook_text(STUB.read_text()))
+    (root / "anon_Xy12_1004_ex1_output_size.py").write_text("c = 1\n")
+    (root / "smithbob_340934_text.html").write_text("<p>hi</p>")
+    assert detect_layout(root) == "canvas"
+    subs = {s.student: s for s in collect_class(root, [EX1, "ex3_receptive_fields"], layout="auto",
+                                                 staging=tmp_path / "stage")}
+    assert sorted(subs) == ["340934", "340935", "anon_Xy12"]
+    bob, jane = subs["340934"], subs["340935"]
+    assert bob.modules[EX1].read_text() == "a = 1\n"
+    assert bob.modules["ex3_receptive_fields"].name == "ex3_receptive_fields.py"
+    assert bob.info == {"canvas_id": "340934", "name": "smithbob"}
+    assert jane.info["late"] == "yes" and EX1 in jane.modules  # the notebook, staged as a .py
+    assert subs["anon_Xy12"].info["canvas_id"] == ""
+
+
+def test_module_name_strips_only_canvas_resubmission_suffixes():
+    assert module_name("ex1_output_size-1.py") == "ex1_output_size.py"
+    assert module_name("ex4_shape_tracking-12.ipynb") == "ex4_shape_tracking.ipynb"
+    assert module_name("helper-1.py") == "helper-1.py"
+
+
+def test_moodle_folders_grouped_by_participant(tmp_path):
+    root = tmp_path / "moodle"
+    (root / "Bob Smith_12345_assignsubmission_file_").mkdir(parents=True)
+    (root / "Bob Smith_12345_assignsubmission_file_" / f"{EX1}.py").write_text("a = 1\n")
+    (root / "Jane Doe_12346_assignsubmission_file_").mkdir()
+    make_zip(root / "Jane Doe_12346_assignsubmission_file_" / "work.zip", {f"hw/{EX1}.py": b"b = 2\n"})
+    (root / "Jane Doe_12346_assignsubmission_onlinetext_").mkdir()
+    (root / "Jane Doe_12346_assignsubmission_onlinetext_" / "onlinetext.html").write_text("notes")
+    assert detect_layout(root) == "moodle"
+    subs = {s.student: s for s in collect_class(root, [EX1], staging=tmp_path / "stage")}
+    assert sorted(subs) == ["12345", "12346"]
+    assert subs["12346"].modules[EX1].read_text() == "b = 2\n"
+    assert subs["12345"].info["name"] == "Bob Smith"
+
+
+def test_gradescope_export_uses_submission_metadata(tmp_path):
+    root = tmp_path / "gs"
+    for sid in ("111", "222"):
+        (root / f"submission_{sid}").mkdir(parents=True)
+        (root / f"submission_{sid}" / f"{EX1}.py").write_text(f"who = {sid}\n")
+    meta = {"submission_111": {":submitters": [{":name": "Bob Smith", ":sid": "s1", ":email": "bob@uni.edu"}]},
+            "submission_222": {":submitters": [{":name": "Jane Doe", ":email": "jane@uni.edu"},
+                                               {":name": "Ann Lee", ":email": "ann@uni.edu"}]}}
+    (root / "submission_metadata.yml").write_text(yaml.safe_dump(meta))
+    subs = {s.student: s for s in collect_class(root, [EX1], layout="gradescope", staging=tmp_path / "stage")}
+    assert sorted(subs) == ["jane", "s1"]
+    assert subs["s1"].modules[EX1].read_text() == "who = 111\n"
+    assert subs["jane"].info["gradescope_submission"] == "222"
+    assert any("Ann Lee" in n for n in subs["jane"].notes)
+
+
+# -- end to end: one class, every kind of bad entry, the rest still graded -----------------------
+
+@pytest.mark.slow
+def test_bad_entries_are_per_student_errors_in_one_batch(tmp_path):
+    klass = tmp_path / "class"
+    (klass / "good_py").mkdir(parents=True)
+    shutil.copy(SOLUTION, klass / "good_py" / f"{EX1}.py")
+    (klass / "magic_nb").mkdir()
+    (klass / "magic_nb" / f"{EX1}.ipynb").write_text(magic_notebook())
+    (klass / "broken_nb").mkdir()
+    (klass / "broken_nb" / f"{EX1}.ipynb").write_text('{"cells": [ oops')
+    (klass / "not_nb").mkdir()
+    (klass / "not_nb" / f"{EX1}.ipynb").write_text(json.dumps({"hello": "world"}))
+    make_zip(klass / "dotdot.zip", {f"../{EX1}.py": SOLUTION.read_bytes()})
+    make_zip(klass / "symlink.zip", {"a.py": b"x"}, {f"{EX1}.py": "/etc/passwd"})
+    make_zip(klass / "bomb.zip", {f"{EX1}.py": b"#" * (20 << 20)})
+    make_zip(klass / "zipped.zip", {f"{EX1}.py": STUB.read_bytes()})
+    for marker in ("/tmp/cnngrade-magic-ran", "/tmp/cnngrade-cell-magic-ran"):
+        Path(marker).unlink(missing_ok=True)
+    reports = {r.student: r for r in grade_class(klass, tmp_path / "out", [EX1], jobs=2)}
+    assert sorted(reports) == ["bomb", "broken_nb", "dotdot", "good_py", "magic_nb", "not_nb", "symlink", "zipped"]
+
+    def outcome(student):
+        ex = reports[student].exercises[EX1]
+        return ex.score, {t.status for t in ex.tests}, ex.tests[0].output
+
+    full = reports["good_py"].exercises[EX1]
+    auto_max = sum(t.max_score for t in full.tests if t.status != "manual")
+    assert outcome("good_py")[0] == auto_max
+    assert outcome("magic_nb")[0] == auto_max        # graded like the .py, magics commented out
+    assert not Path("/tmp/cnngrade-magic-ran").exists() and not Path("/tmp/cnngrade-cell-magic-ran").exists()
+    assert outcome("zipped")[0] == 0 and "missing" not in outcome("zipped")[1]   # the stub, graded
+    for student, why in [("broken_nb", "not valid JSON"), ("not_nb", "not a Jupyter notebook"),
+                         ("dotdot", "leaves its folder"), ("symlink", "symbolic link"), ("bomb", "expands")]:
+        score, statuses, output = outcome(student)
+        assert (score, statuses) == (0, {"error"}), (student, statuses)
+        assert why in output, (student, output)
+    # The LMS files sit next to the reports.
+    results = json.loads((tmp_path / "out" / "magic_nb" / "results.json").read_text())
+    assert results["score"] == auto_max
+    assert sum(t["max_score"] for t in results["tests"]) == reports["magic_nb"].total["max_score"]
+    assert (tmp_path / "out" / "canvas_gradebook.csv").is_file()
