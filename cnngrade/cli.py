@@ -4,21 +4,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 import cnngrade
 from cnngrade.errors import CnngradeError, ExitCode
 
 # Subcommands in the order `cnngrade --help` lists them; each module has register(subparsers).
-COMMANDS = ["grade", "validate", "notebooks"]
+COMMANDS = ["check", "grade", "validate"]
 
 EPILOG = """exit status: 0 the batch finished (whatever the students scored), 1 validation found a wrong
 verdict, 2 bad arguments, 3 unreadable input or unwritable output, 4 inconsistent grader settings,
-5 the requested isolation cannot start, 70 a bug in cnngrade."""
+5 the requested isolation cannot start, 70 a bug in cnngrade. `cnngrade check` exits 1 when a public test fails."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors that point at the command's --help (subcommands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE_ERROR, f"cnngrade: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cnngrade", description="Autograder for the CNN course week: grade a class, check your own work.",
+    parser = Parser(
+        prog="cnngrade", description="Autograder for the CNN course week: grade a class, check your own work. "
+        "Run 'cnngrade COMMAND --help' for the options of each command.",
         epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"cnngrade {cnngrade.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -38,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except CnngradeError as exc:
         print(f"cnngrade: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
+    except OSError as exc:  # a file the user named vanished or is unreadable: their problem, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cnngrade: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.INPUT_ERROR)
     except KeyboardInterrupt:
         print("cnngrade: interrupted", file=sys.stderr)
         return 130

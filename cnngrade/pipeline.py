@@ -33,14 +33,17 @@ def _now() -> str:
 
 
 def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *, graders_dir: Path,
-                  isolation: str, limits: Limits, profile: dict) -> StudentReport:
-    """Grade one student in a fresh trusted process; whatever fails there becomes this student's result."""
+                  isolation: str, limits: Limits, profile: dict, public_only: bool = False) -> StudentReport:
+    """Grade one student in a fresh trusted process; whatever fails there becomes this student's result.
+
+    ``public_only``: run only the public tests (``configs`` should then hold only those, see run.public_part).
+    """
     started, t0 = _now(), time.monotonic()
     results: dict[str, ExerciseResult] = {}
     present = {e: sub.module_dir(e) for e in configs if e in sub.modules}
     if present:
         results.update(_run_job(sub, {e: configs[e] for e in present}, present, graders_dir=graders_dir,
-                                isolation=isolation, limits=limits, profile=profile))
+                                isolation=isolation, limits=limits, profile=profile, public_only=public_only))
     for exercise, cfg in configs.items():
         if exercise in results:
             continue
@@ -54,9 +57,10 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
 
 
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
-             graders_dir: Path, isolation: str, limits: Limits, profile: dict) -> dict[str, ExerciseResult]:
+             graders_dir: Path, isolation: str, limits: Limits, profile: dict,
+             public_only: bool = False) -> dict[str, ExerciseResult]:
     job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
-              {k: v for k, v in limits.__dict__.items()}, profile)
+              {k: v for k, v in limits.__dict__.items()}, profile, public_only)
     budget = sum(c.time_limit for c in configs.values()) + SLACK_SECONDS
     with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
         spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))

@@ -126,7 +126,14 @@ class GradingPlugin:
         return store
 
     # -- hooks --------------------------------------------------------------------------------
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        # Only tests the exercise's settings declare run: a public-only run (`cnngrade check`) declares
+        # no hidden test, so hidden tests in the same file are left out here.
+        declared = {e: {t.name for t in cfg.tests} for e, cfg in self.configs.items()}
+        keep = [i for i in items if i.name in declared.get(self.exercise_of(i.path), ())]
+        if len(keep) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+            items[:] = keep
         for item in items:
             self.collected.setdefault(self.exercise_of(item.path), []).append(item.name)
 

@@ -35,6 +35,7 @@ class Job:
     isolation: str = "rlimits"
     limits: dict[str, int] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] = dataclasses.field(default_factory=dict)
+    public_only: bool = False    # run only the tests the YAML marks public (`cnngrade check`)
 
 
 def _pytest_main(args: list[str], plugin: Any) -> int:
@@ -53,6 +54,8 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
 
     graders = Path(job.graders_dir)
     configs = {e: load_exercise(e, graders) for e in job.module_dirs}
+    if job.public_only:
+        configs = {e: public_part(c) for e, c in configs.items()}
     register_hypothesis_profile(max(c.max_examples for c in configs.values()) if configs else 50)
     plugin = GradingPlugin({e: Path(d) for e, d in job.module_dirs.items()}, configs, isolation=job.isolation,
                            limits=Limits(**job.limits), profile=job.profile)
@@ -61,6 +64,15 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
         _pytest_main([*files, *PYTEST_ARGS, "--rootdir", str(graders), "-c", os.devnull], plugin)
     return [exercise_result(cfg, plugin.outcomes[e], plugin.manual.get(e, {}), plugin.outputs.get(e, "")).to_dict()
             for e, cfg in configs.items()]
+
+
+def public_part(cfg: ExerciseConfig) -> ExerciseConfig:
+    """The exercise as students may run it: public tests and the free-text items, no hidden tests.
+
+    The plugin runs only declared tests, so hidden test functions left in a test file are
+    deselected, and a student bundle may ship its test files with or without them.
+    """
+    return dataclasses.replace(cfg, tests=tuple(t for t in cfg.tests if t.visibility == "public"))
 
 
 class _Collector:

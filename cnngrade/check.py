@@ -1,0 +1,111 @@
+"""`cnngrade check` for students: run the public tests on one's own files and say plainly what to fix.
+
+It goes through the same sandboxed worker and scoring as grading, with the hidden tests left
+out (``run.public_part``), so it needs only the public tests: the grader.yaml files and test
+files of a student bundle, with or without the hidden tests in them. No GPU, no data download.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnngrade.collect import collect_student
+from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
+from cnngrade.errors import InputError, UsageError
+from cnngrade.records import ExerciseResult, StudentReport
+from cnngrade.report.html import split_counterexample
+from cnngrade.run import public_part
+from cnngrade.sandbox import Limits
+
+MESSAGE_LINES = 8
+STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT",
+                "missing": "MISSING", "manual": "review"}
+
+
+def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir: Path = GRADERS_DIR,
+                 isolation: str = "rlimits", limits: Limits = Limits()) -> StudentReport:
+    """Run the public tests of ``exercises`` (default: every exercise whose file is in ``path``)."""
+    from cnngrade.pipeline import default_profile, grade_student
+
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if not path.is_dir():
+        raise InputError(f"{path} is not a folder; give the folder that holds your exN_*.py files")
+    known = available_exercises(graders_dir)
+    if not known:
+        raise UsageError(f"no public tests found in {graders_dir}; reinstall the student bundle")
+    sub = collect_student(path, exercises or known)
+    chosen = exercises or [e for e in known if e in sub.modules or e in sub.problems]
+    if not chosen:
+        raise InputError(f"no exercise file in {path.resolve()}: expected files named like "
+                         f"{known[0]}.py (cd into your exercise folder, or give its path)")
+    configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
+    report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
+                           profile={**default_profile(isolation), "tests": "public only"}, public_only=True)
+    report.student = str(path.resolve())
+    return report
+
+
+def _short(exercise: str) -> str:
+    return exercise.split("_")[0]
+
+
+def _message_lines(text: str) -> list[str]:
+    message, example = split_counterexample(text)
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    if example:
+        inner = example.splitlines()
+        # "Falsifying example: test_x(\n    size=1,\n)": the argument lines are what a student needs.
+        args = [ln.strip() for ln in inner[1:-1]] if len(inner) > 2 else inner
+        lines += ["smallest failing input found: " + " ".join(args).rstrip(",")]
+    lines = [ln.rstrip() for ln in lines]
+    if len(lines) > MESSAGE_LINES:
+        lines = lines[:MESSAGE_LINES] + ["... (the whole message: run with --full)"]
+    return lines
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def check_text(report: StudentReport, *, full: bool = False) -> str:
+    """The terminal report: a table of every public test, then what to fix with the first lines of each message."""
+    rows = [["exercise", "test", "status", "points"]]
+    fixes: list[str] = []
+    manual: list[str] = []
+    for ex in report.exercises.values():
+        for t in ex.tests:
+            if t.status == "manual":
+                note = t.output.replace("Awaiting review by course staff.", "").strip() or "answered"
+                manual.append(f"  {_short(ex.exercise)}  {t.name} ({t.max_score:g} pt): {note}")
+                continue
+            rows.append([_short(ex.exercise), t.name, STATUS_WORDS.get(t.status, t.status),
+                         f"{t.score:g}/{t.max_score:g}"])
+            if t.status != "passed":
+                body = t.output.strip().splitlines() if full else _message_lines(t.output)
+                fixes.append(f"\n{_short(ex.exercise)} {t.name}  [{STATUS_WORDS.get(t.status, t.status)}]")
+                fixes += [f"    {ln}" for ln in body or ["(no message)"]]
+    lines = [f"cnngrade check: the public tests on {report.student}", ""]
+    lines += _table(rows) if len(rows) > 1 else ["(these exercises have no public tests)"]
+    if fixes:
+        lines += ["", "What to fix:", *fixes]
+    if manual:
+        lines += ["", "Free-text answers (marked by course staff after the deadline):", *manual]
+    lines += ["", summary(report)]
+    return "\n".join(lines)
+
+
+def summary(report: StudentReport) -> str:
+    auto = [t for ex in report.exercises.values() for t in ex.tests if t.status != "manual"]
+    failed = sum(t.status != "passed" for t in auto)
+    score = sum(t.score for t in auto)
+    top = sum(t.max_score for t in auto)
+    verdict = "all public tests pass" if not failed else f"{failed} of {len(auto)} public test(s) to fix"
+    return (f"{verdict} ({score:g} of {top:g} public points). Hidden tests run when your work is graded, "
+            f"so passing these is necessary but not sufficient.")
+
+
+def failed_tests(results: dict[str, ExerciseResult]) -> int:
+    return sum(t.status not in ("passed", "manual") for ex in results.values() for t in ex.tests)
