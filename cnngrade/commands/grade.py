@@ -9,6 +9,8 @@ from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
 from cnngrade.intake import LAYOUTS
 from cnngrade.pipeline import grade_class
+from cnngrade.report.files import check_writable
+from cnngrade.report.progress import Progress
 from cnngrade.report.table import score_table
 from cnngrade.sandbox import ISOLATIONS
 
@@ -27,13 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade a class folder of submissions",
                        description="Grade every student of SUBMISSIONS (one folder per student holding that "
                        "student's exN_*.py files; the folder's name is the student id). Writes "
-                       "DIR/<student>/report.json and DIR/gradebook.csv.")
+                       "DIR/<student>/report.json and feedback.html, DIR/gradebook.csv and the class dashboard "
+                       "DIR/index.html. Shows a progress line when stderr is a terminal.")
     p.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
                    help="folder with one entry per student (a folder or .zip each), an LMS bulk download, or a .zip of either")
     p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="how SUBMISSIONS is organised: plain student folders or a Canvas, Moodle or Gradescope "
                    "export (default: %(default)s, detected from the file names)")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="where the reports go")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors: no progress line, no score table")
     add_common_options(p)
     p.set_defaults(func=run)
 
@@ -42,8 +47,17 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     exercises = resolve_exercises(args.exercises, args.graders)
-    reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
-                          isolation=args.isolation, layout=args.layout)
+    check_writable(args.out)  # fail now, not after an hour of grading
+    progress = Progress(enabled=False if args.quiet else None)
+    try:
+        reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
+                              isolation=args.isolation, layout=args.layout, on_start=progress.start,
+                              on_report=progress.update)
+    finally:
+        progress.finish()
+    if args.quiet:
+        return ExitCode.OK
     print(score_table(reports, exercises))
-    print(f"\nreports: {args.out}/<student>/report.json, gradebook: {args.out / 'gradebook.csv'}")
+    print(f"\nreports: {args.out}/<student>/report.json and feedback.html, gradebook: {args.out / 'gradebook.csv'}, "
+          f"class dashboard: {args.out / 'index.html'}")
     return ExitCode.OK
