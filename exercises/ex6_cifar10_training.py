@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 class MiniAlexNet(nn.Module):
     """A small AlexNet for 3 x 32 x 32 inputs.
 
-    It must have exactly two sub-modules, both ``nn.Sequential``:
+    Build it from two ``nn.Sequential`` sub-modules (the grader checks what the network
+    computes, so another layout that computes the same thing is also accepted):
 
     ``self.features``:
         Conv2d(3, 32, kernel_size=5, padding=2), ReLU, MaxPool2d(2),
