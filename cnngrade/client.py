@@ -6,7 +6,9 @@ that cannot cross (a model, a figure) come back as ``Handle``s.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -18,7 +20,8 @@ from typing import Any, Callable
 
 from cnngrade.errors import (StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed,
                              WorkerTimeout)
-from cnngrade.sandbox import Limits, worker_command
+from cnngrade import sandbox
+from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
 
 
@@ -49,10 +52,11 @@ class Handle:
 class Worker:
     """One sandboxed process serving one student module; restarted after a crash or a timeout."""
 
-    def __init__(self, student_dir: Path, module: str, *, isolation: str = "rlimits", limits: Limits = Limits(),
-                 call_timeout: float = 30.0, budget: float = 600.0, max_restarts: int = 3):
+    def __init__(self, student_dir: Path, module: str, *, isolation: str = ISOLATIONS[0], limits: Limits = Limits(),
+                 call_timeout: float = 30.0, budget: float = 600.0, max_restarts: int = 3, gpu: bool = False):
         self.student_dir, self.module = Path(student_dir), module
-        self.isolation, self.limits = isolation, limits
+        self.isolation, self.limits, self.gpu = isolation, limits, gpu
+        self.uid = sandbox.sandbox_uid(next(_SLOTS))   # None unless we are root
         self.call_timeout, self.max_restarts = call_timeout, max_restarts
         self.deadline = time.monotonic() + budget
         self.proc: subprocess.Popen | None = None
@@ -71,17 +75,23 @@ class Worker:
         self.restarts += 1
         if self.restarts > self.max_restarts:
             raise WorkerCrashed(f"the worker was restarted {self.max_restarts} times already; giving up")
-        self._workdir = tempfile.mkdtemp(prefix="cnngrade-worker-")
-        os.chmod(self._workdir, 0o777)
+        if self._workdir is None:
+            self._prepare()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        cmd = worker_command(self.student_dir, self.module, req_r, resp_w, self._workdir,
-                             isolation=self.isolation, limits=self.limits)
-        self._output_path = os.path.join(self._workdir, ".output")
+        assert self._workdir is not None
+        home = os.path.join(self._workdir, "home")
+        cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
+                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu)
+        sandbox.become_subreaper()
+        # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
+        # RLIMIT_FSIZE, never choose where it lives; a fresh one per start, so a restart's output is its own.
+        self._output_path = os.path.join(self._workdir, "output")
         with open(self._output_path, "wb") as out:
             self.proc = subprocess.Popen(
                 cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 pass_fds=(req_r, resp_w), start_new_session=True, preexec_fn=cmd.preexec)
+        _LIVE.add(self.proc.pid)
         os.close(req_r)
         os.close(resp_w)
         self._req_w, self._resp_r = req_w, resp_r
@@ -98,6 +108,19 @@ class Worker:
             self.fatal = WorkerCrashed(f"importing {self.module}.py: {exc}")
         if self.fatal is not None:
             self._kill()
+            raise self.fatal
+
+    def _prepare(self) -> None:
+        """The worker's folder: a private copy of the submission, a home (rlimits mode), the output file."""
+        self._workdir = tempfile.mkdtemp(prefix="cnngrade-worker-")
+        os.chmod(self._workdir, 0o711)   # others (classmates' sandbox uids) may not list it
+        home = os.path.join(self._workdir, "home")
+        os.mkdir(home, 0o700)
+        if self.uid is not None:
+            os.chown(home, self.uid, self.uid)
+        problem = sandbox.stage_submission(self.student_dir, Path(self._workdir, "submission"), self.uid)
+        if problem:
+            self.fatal = WorkerCrashed(problem)
             raise self.fatal
 
     def begin_test(self) -> None:
@@ -121,6 +144,10 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
+        _LIVE.discard(proc.pid)
+        # Whatever the student started outside the process group (setsid daemons) runs as the sandbox uid;
+        # under bubblewrap the pid namespace dies with its first process, and this makes sure it has.
+        sandbox.sweep(self.uid, keep=_LIVE)
         for fd in (self._req_w, self._resp_r):
             try:
                 os.close(fd)
@@ -146,7 +173,8 @@ class Worker:
             raise WorkerTimeout("the exercise used up its total time limit")
         if self.proc is None and op != "load":
             self._start()
-        self._next_id += 1
+        # Unpredictable request ids: a reply written ahead of time by student code cannot match a later request.
+        self._next_id = secrets.randbits(53)
         enc = codec.Encoder(self._encode_arg)
         frame = codec.pack({"id": self._next_id, "op": op, "args": enc.encode(args), **fields}, enc.blobs)
         limit = min(timeout or self.call_timeout, self.deadline - time.monotonic())
@@ -207,12 +235,21 @@ class Worker:
 
     def _crash(self) -> WorkerCrashed:
         proc = self.proc
-        code = proc.wait(timeout=5) if proc is not None else None
+        try:
+            code = proc.wait(timeout=5) if proc is not None else None
+        except subprocess.TimeoutExpired:  # it closed its end of the pipe but lives on: killed by the caller
+            code = None
+        if code is not None and code > 128 and self.isolation == "bwrap":
+            code = 128 - code   # bubblewrap reports a child killed by signal N as exit status 128 + N
         why = f"exit status {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
         if code == -signal.SIGKILL or code == -signal.SIGXCPU:
             why += " (killed: a resource limit such as memory or CPU time was reached, or it killed itself)"
         tail = self.output()[-1500:]
         return WorkerCrashed(f"the worker process ended during the call ({why})" + (f"\noutput:\n{tail}" if tail else ""))
+
+
+_SLOTS = itertools.count()
+_LIVE: set[int] = set()   # pids of running workers of this process, which sweep() must not reap
 
 
 class Submission:

@@ -18,7 +18,7 @@ from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.run import Job, check_graders, child_main
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, isolation_warning
 from cnngrade.score import unavailable_result
 
 SLACK_SECONDS = 60.0
@@ -38,6 +38,7 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
 
     ``public_only``: run only the public tests (``configs`` should then hold only those, see run.public_part).
     """
+    check_isolation(isolation)  # fail closed; probed once per process
     started, t0 = _now(), time.monotonic()
     results: dict[str, ExerciseResult] = {}
     present = {e: sub.module_dir(e) for e in configs if e in sub.modules}
@@ -53,7 +54,8 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
         results[exercise] = unavailable_result(cfg, status, why)
     ordered = {e: results[e] for e in configs}
     return StudentReport(sub.student, ordered, profile, cnngrade.__version__, sub.error, started,
-                         round(time.monotonic() - t0, 2), dict(sub.info), list(sub.notes))
+                         round(time.monotonic() - t0, 2), dict(sub.info), list(sub.notes),
+                         warning=isolation_warning(isolation))
 
 
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
@@ -97,17 +99,37 @@ def _grading_context() -> multiprocessing.context.ForkServerContext:
     return _CONTEXT
 
 
+def finished_report(out_dir: Path, student: str, exercises: list[str], isolation: str) -> StudentReport | None:
+    """The student's report.json from an earlier run when it is complete for these exercises, else None.
+
+    Reports are written atomically, so a batch killed mid-way leaves whole reports or none; a report from
+    another isolation, or lacking an exercise asked for now, is graded again.
+    """
+    path = out_dir / student / "report.json"
+    try:
+        report = StudentReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if report.student != student or report.profile.get("isolation") != isolation:
+        return None
+    if any(e not in report.exercises or not report.exercises[e].tests for e in exercises):
+        return None
+    return report
+
+
 def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs: int = 1,
-                graders_dir: Path = GRADERS_DIR, isolation: str = "rlimits", limits: Limits = Limits(),
+                graders_dir: Path = GRADERS_DIR, isolation: str = ISOLATIONS[0], limits: Limits = Limits(),
                 on_report: Callable[[StudentReport], None] | None = None, layout: str = "auto",
-                on_start: Callable[[int], None] | None = None) -> list[StudentReport]:
+                on_start: Callable[[int], None] | None = None, resume: bool = False) -> list[StudentReport]:
     """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv.
 
     ``on_start(number of students)`` is called once the class is collected, ``on_report(report)`` as each
-    student finishes (both from the calling thread), e.g. to show progress.
+    student finishes (both from the calling thread), e.g. to show progress. ``resume``: students whose
+    report.json in ``out_dir`` is complete are not graded again; the gradebook is rebuilt from every report.
     """
     configs = {e: load_exercise(e, graders_dir) for e in exercises}
     check_graders(list(configs.values()), graders_dir)
+    check_isolation(isolation)  # before any work: a missing sandbox must stop the batch, not zero every student
     # Unpacked archives and converted notebooks live here until grading ends (removed on error too, at exit).
     staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
     students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
@@ -115,9 +137,15 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     if on_start:
         on_start(len(students))
     reports: list[StudentReport] = []
+    finished = {s.student: r for s in students if resume
+                and (r := finished_report(out_dir, s.student, list(configs), isolation)) is not None}
+    for report in finished.values():
+        reports.append(report)
+        if on_report:
+            on_report(report)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(grade_student, s, configs, graders_dir=graders_dir, isolation=isolation,
-                               limits=limits, profile=profile) for s in students]
+                               limits=limits, profile=profile) for s in students if s.student not in finished]
         for fut in concurrent.futures.as_completed(futures):
             report = fut.result()
             write_student_report(out_dir, report)

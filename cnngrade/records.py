@@ -81,6 +81,7 @@ class StudentReport:
     duration_s: float = 0.0
     info: dict[str, str] = dataclasses.field(default_factory=dict)   # name and LMS ids from the download
     notes: list[str] = dataclasses.field(default_factory=list)      # e.g. "both .py and .ipynb handed in"
+    warning: str = ""               # loud: the grading was weaker than it should be (e.g. no bubblewrap)
 
     @property
     def total(self) -> dict[str, float]:
@@ -95,6 +96,7 @@ class StudentReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "student": self.student,
+            "warning": self.warning,
             "cnngrade_version": self.version,
             "profile": self.profile,
             "total": self.total,
@@ -112,4 +114,4 @@ class StudentReport:
         return cls(data["student"], {k: ExerciseResult.from_dict(v) for k, v in data["exercises"].items()},
                    data.get("profile", {}), data.get("cnngrade_version", ""), data.get("error", ""),
                    data.get("started_at", ""), data.get("duration_s", 0.0), dict(data.get("info", {})),
-                   list(data.get("notes", [])))
+                   list(data.get("notes", [])), str(data.get("warning", "")))

@@ -1,30 +1,59 @@
-"""How a worker process is started: isolation mode, resource limits and a scrubbed environment."""
+"""How a worker process is started: isolation mode (bubblewrap or rlimits alone), resource limits, uid, environment."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import glob
 import os
 import resource
+import shutil
+import site
+import subprocess
 import sys
 from pathlib import Path
 
 import cnngrade
+from cnngrade.errors import IsolationUnavailable
 from cnngrade.worker.server import BOOTSTRAP
 
-PACKAGE_PARENT = str(Path(cnngrade.__file__).resolve().parent.parent)
-ISOLATIONS = ("rlimits",)
+PACKAGE_DIR = str(Path(cnngrade.__file__).resolve().parent)
+PACKAGE_PARENT = str(Path(PACKAGE_DIR).parent)
+ISOLATIONS = ("bwrap", "rlimits")   # the first is the default: weaker isolation must be asked for
+
+# Paths inside the bubblewrap sandbox.
+RUNTIME_ROOT = "/rt"                # holds the worker's part of the cnngrade package, bound read-only
+# What the worker imports. Only these are visible inside: the rest of the package (trusted grading code, data
+# generators) stays outside, so code meant to run in the worker belongs under cnngrade/worker/.
+WORKER_PARTS = ("__init__.py", "worker")
+SUBMISSION_MOUNT = "/submission"    # the student's module folder, read-only
+SANDBOX_TMP = "/tmp"                # a private, size-capped tmpfs, also the working folder
+
+# Unprivileged uids used when cnngrade runs as root: one per worker, so that RLIMIT_NPROC counts one student's
+# processes only, and so that every process a student started can be found (and killed) by its uid.
+UID_BASE = 1_000_000
+
+RLIMITS_WARNING = ("WEAK ISOLATION: graded with --isolation rlimits (resource limits and an unprivileged uid, "
+                   "no bubblewrap): student code could read files this machine's users may read and reach the "
+                   "network. Install bubblewrap to grade untrusted work.")
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """Resource limits of one worker process."""
 
-    memory_bytes: int = 8 << 30       # address space; the CUDA build of torch maps about 4 GiB at import
+    memory_bytes: int = 6 << 30       # address space; the CUDA build of torch maps about 4 GiB at import
     cpu_seconds: int = 600
-    processes: int = 256
-    file_bytes: int = 64 << 20
+    processes: int = 64               # per sandbox uid; threads count too
+    file_bytes: int = 64 << 20        # also caps the file that captures the student's stdout/stderr
     open_files: int = 256
     output_bytes: int = 64 << 10      # how much of the student's stdout/stderr is kept
     threads: int = 1                  # torch / OpenMP threads
+    tmp_bytes: int = 256 << 20        # the sandbox's private /tmp
+
+
+def isolation_warning(isolation: str) -> str:
+    """The loud line every report and the CLI carry when the isolation is weaker than bubblewrap."""
+    return RLIMITS_WARNING if isolation == "rlimits" else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,20 +65,21 @@ class WorkerCommand:
     cwd: str
     limits: Limits
     isolation: str
+    uid: int | None = None            # the unprivileged uid the student's code runs as (None: ours)
+    gpu: bool = False
 
     def preexec(self) -> None:
-        """Runs in the child before exec: apply the rlimits (the child is already its own session)."""
+        """Runs in the child before exec: apply the rlimits, inherited by everything the student starts."""
         lim = self.limits
-        for which, value in (
-            (resource.RLIMIT_AS, lim.memory_bytes),
-            (resource.RLIMIT_CPU, lim.cpu_seconds),
-            (resource.RLIMIT_FSIZE, lim.file_bytes),
-            (resource.RLIMIT_NOFILE, lim.open_files),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            hard = value + 1 if which == resource.RLIMIT_CPU else value
-            resource.setrlimit(which, (value, hard))
-        if os.getuid() != 0:  # RLIMIT_NPROC counts every process of the uid and does not bind root
+        pairs = [(resource.RLIMIT_CPU, lim.cpu_seconds), (resource.RLIMIT_FSIZE, lim.file_bytes),
+                 (resource.RLIMIT_NOFILE, lim.open_files), (resource.RLIMIT_CORE, 0)]
+        if not self.gpu:  # CUDA reserves a huge virtual address space: RLIMIT_AS would break it
+            pairs.append((resource.RLIMIT_AS, lim.memory_bytes))
+        for which, value in pairs:
+            # The CPU hard limit sits one second above the soft one, so SIGKILL follows an ignored SIGXCPU.
+            resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
+        # RLIMIT_NPROC does not bind root, but it is inherited across the uid drop, where it does.
+        if self.uid is not None or os.getuid() != 0:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
 
 
@@ -71,12 +101,232 @@ def worker_env(workdir: str, limits: Limits) -> dict[str, str]:
     }
 
 
-def worker_command(student_dir: Path, module: str, req_fd: int, resp_fd: int, workdir: str,
-                   *, isolation: str = "rlimits", limits: Limits = Limits()) -> WorkerCommand:
-    """The command that starts a worker serving ``module`` from ``student_dir``."""
+def sandbox_uid(slot: int) -> int | None:
+    """The uid a worker runs as: unprivileged and unique per live worker when we are root, else ours (None)."""
+    if os.getuid() != 0:
+        return None
+    return UID_BASE + (os.getpid() << 4) + slot % 16
+
+
+def drop_privileges(uid: int) -> list[str]:
+    """setpriv prefix that becomes ``uid`` for good: no groups, no capabilities, no way back through setuid files."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs"]
+
+
+def python_paths() -> list[str]:
+    """Folders the worker's interpreter needs: its installation, the environment in use and its site-packages."""
+    found = [sys.base_prefix, sys.prefix, *site.getsitepackages(), os.path.dirname(os.path.realpath(sys.executable))]
+    paths: list[str] = []
+    for p in sorted({os.path.realpath(p) for p in found if os.path.isdir(p)}, key=len):
+        if p.startswith("/usr/") or p == "/usr" or any(p.startswith(q.rstrip("/") + "/") for q in paths):
+            continue  # already visible through /usr or through a folder bound before
+        paths.append(p)
+    return paths
+
+
+def _parents(path: str) -> list[str]:
+    parts = Path(path).parts[1:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, uid: int | None,
+                 gpu: bool = False) -> list[str]:
+    """bubblewrap options: new namespaces, read-only system and Python, the package and the submission, private /tmp."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise IsolationUnavailable(_missing_message())
+    argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
+    if os.getuid() != 0:  # unprivileged: bubblewrap needs a user namespace, and nested ones are refused
+        argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if gpu:
+        for node in sorted(glob.glob("/dev/nvidia*")):
+            argv += ["--dev-bind", node, node]
+        if os.path.exists("/etc/ld.so.cache"):  # libcuda is found through the loader cache on some systems
+            argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    made: set[str] = set()
+    for path in python_paths():
+        # bubblewrap would create missing parents 0700 (root's home is); the sandbox uid must traverse them.
+        for parent in _parents(path):
+            if parent not in made:
+                argv += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        argv += ["--ro-bind", path, path]
+    argv += ["--perms", "0755", "--dir", RUNTIME_ROOT, "--perms", "0755", "--dir", f"{RUNTIME_ROOT}/cnngrade"]
+    for part in WORKER_PARTS:
+        argv += ["--ro-bind", os.path.join(PACKAGE_DIR, part), f"{RUNTIME_ROOT}/cnngrade/{part}"]
+    argv += ["--ro-bind", submission_dir, SUBMISSION_MOUNT,
+             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP, "--chdir", SANDBOX_TMP]
+    return argv + (drop_privileges(uid) if uid is not None else [])
+
+
+def worker_command(submission_dir: Path, module: str, req_fd: int, resp_fd: int, workdir: str,
+                   *, isolation: str = ISOLATIONS[0], limits: Limits = Limits(), uid: int | None = None,
+                   gpu: bool = False) -> WorkerCommand:
+    """The command that starts a worker serving ``module`` from ``submission_dir`` (a copy readable by ``uid``).
+
+    ``workdir`` is the worker's home in rlimits mode (writable by ``uid``); under bubblewrap the worker works in
+    its private /tmp instead. ``gpu`` passes the NVIDIA device nodes in and lifts the address-space limit.
+    """
     if isolation not in ISOLATIONS:
         raise ValueError(f"unknown isolation {isolation!r}")
-    argv = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, PACKAGE_PARENT,
-            str(req_fd), str(resp_fd), str(student_dir.resolve()), module]
-    return WorkerCommand(argv=argv, env=worker_env(workdir, limits), cwd=workdir, limits=limits,
-                         isolation=isolation)
+    python = os.path.realpath(sys.executable)
+    tail = [str(req_fd), str(resp_fd)]
+    if isolation == "bwrap":
+        env = worker_env(SANDBOX_TMP, limits)
+        argv = [*bwrap_prefix(str(submission_dir), limits, env, uid=uid, gpu=gpu),
+                python, "-I", "-B", "-c", BOOTSTRAP, RUNTIME_ROOT, *tail, SUBMISSION_MOUNT, module]
+        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu)
+    argv = [*(drop_privileges(uid) if uid is not None else []),
+            python, "-I", "-B", "-c", BOOTSTRAP, PACKAGE_PARENT, *tail, str(submission_dir), module]
+    return WorkerCommand(argv, worker_env(workdir, limits), workdir, limits, isolation, uid, gpu)
+
+
+def _missing_message() -> str:
+    return ("bubblewrap (bwrap) is not installed, so student code cannot be isolated: install it "
+            "(Debian/Ubuntu: apt-get install bubblewrap) or pass --isolation rlimits to grade with resource "
+            "limits alone (weaker)")
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
+    """'' when a trivial worker interpreter starts under ``isolation``, else why not (cached per process)."""
+    if isolation == "bwrap" and bwrap is None:
+        return _missing_message()
+    probe = "import json, numpy, cnngrade.worker.server"  # stdlib, site-packages and our worker all reachable
+    if isolation == "bwrap":
+        env = worker_env(SANDBOX_TMP, Limits())
+        argv = [*bwrap_prefix("/var/empty" if os.path.isdir("/var/empty") else "/usr", Limits(), env, uid=uid),
+                os.path.realpath(sys.executable), "-I", "-c", f"import sys; sys.path.insert(0, {RUNTIME_ROOT!r}); {probe}"]
+    else:
+        argv = [*(drop_privileges(uid) if uid is not None else []), os.path.realpath(sys.executable), "-I", "-c",
+                f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {probe}"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
+                              env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the {isolation} sandbox could not start a worker ({exc})"
+    if proc.returncode == 0:
+        return ""
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    why = lines[-1] if lines else f"exit status {proc.returncode}"
+    if isolation == "bwrap":
+        return (f"bubblewrap cannot create its sandbox here ({why}): run cnngrade as root, allow unprivileged "
+                "user namespaces (e.g. sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
+                "profile for bwrap), or pass --isolation rlimits to grade with resource limits alone (weaker)")
+    return (f"with --isolation rlimits the worker runs as uid {uid} and cannot start ({why}): install Python "
+            "and cnngrade under a prefix every user can read, or use --isolation bwrap")
+
+
+def check_isolation(isolation: str) -> None:
+    """Fail closed before grading: raise IsolationUnavailable when ``isolation`` cannot run a worker here."""
+    if isolation not in ISOLATIONS:
+        raise IsolationUnavailable(f"unknown isolation {isolation!r} (choose from {', '.join(ISOLATIONS)})")
+    problem = _probe(isolation, shutil.which("bwrap"), UID_BASE if os.getuid() == 0 else None)
+    if problem:
+        raise IsolationUnavailable(problem)
+
+
+# -- the files a worker sees, and the processes it leaves behind ---------------------------------------------------
+MAX_STAGED_FILES = 2000
+MAX_STAGED_BYTES = 64 << 20
+
+
+def stage_submission(source: Path, dest: Path, uid: int | None) -> str:
+    """Copy the student's module folder to ``dest``, readable by ``uid`` alone; '' or why it cannot be used.
+
+    A copy, not the original: the original may sit under a folder the sandbox uid cannot enter (a 0700
+    temporary folder), and the copy holds only regular files, so a planted symlink cannot make root read
+    another file on the student's behalf. Hidden entries (.git, editor files) are left out.
+    """
+    count, size = 0, 0
+    for root, dirs, files in os.walk(source, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
+        target = dest / os.path.relpath(root, source)
+        target.mkdir(parents=True, exist_ok=True)
+        _restrict(target, uid, 0o750)
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.startswith(".") or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            count, size = count + 1, size + os.path.getsize(path)
+            if count > MAX_STAGED_FILES or size > MAX_STAGED_BYTES:
+                return (f"the submission folder holds more than {MAX_STAGED_FILES} files or "
+                        f"{MAX_STAGED_BYTES >> 20} MiB; hand in only your exercise files")
+            shutil.copyfile(path, target / name, follow_symlinks=False)
+            _restrict(target / name, uid, 0o640)
+    return ""
+
+
+def _restrict(path: Path, uid: int | None, mode: int) -> None:
+    if uid is not None:  # root-owned, readable through the group that only the sandbox uid has
+        os.chown(path, 0, uid)
+        os.chmod(path, mode)
+
+
+def become_subreaper() -> None:
+    """Orphans of a killed sandbox re-parent to this process instead of PID 1, so we can find and reap them."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _processes() -> list[tuple[int, int, str, int, str]]:
+    """(pid, ppid, state, real uid, name) of every process we can see."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue  # it ended while we looked
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        try:
+            found.append((int(entry), int(fields["PPid"]), fields["State"][:1], int(fields["Uid"].split()[0]),
+                          fields["Name"].strip()))
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def sweep(uid: int | None, keep: set[int] = frozenset()) -> int:
+    """After a worker was killed: SIGKILL whatever still runs as its sandbox uid, reap our stray zombies.
+
+    Returns how many processes had to be killed. ``keep`` are child pids that someone else will wait for.
+    """
+    import signal
+    import time
+
+    me, killed = os.getpid(), 0
+    for _ in range(200):
+        alive = 0
+        for pid, ppid, state, ruid, name in _processes():
+            if ppid == me and state == "Z" and pid not in keep and (ruid == uid or name == "bwrap"):
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            elif uid is not None and ruid == uid and state != "Z":
+                alive += 1
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        killed += alive
+        if not alive:
+            break
+        time.sleep(0.01)
+    return killed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, resolve_exercises
@@ -12,7 +13,7 @@ from cnngrade.pipeline import grade_class
 from cnngrade.report.files import check_writable
 from cnngrade.report.progress import Progress
 from cnngrade.report.table import score_table
-from cnngrade.sandbox import ISOLATIONS
+from cnngrade.sandbox import ISOLATIONS, isolation_warning
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
@@ -21,7 +22,9 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", "-j", type=int, default=max(1, (os.cpu_count() or 2) // 2), metavar="N",
                    help="students graded at the same time (default: half the CPU cores)")
     p.add_argument("--isolation", choices=ISOLATIONS, default=ISOLATIONS[0],
-                   help="how student code is isolated (default: %(default)s)")
+                   help="how student code is isolated: bwrap (bubblewrap sandbox, no network, sees only its own "
+                   "files) or rlimits (resource limits and an unprivileged uid alone: weaker, and every report "
+                   "says so) (default: %(default)s)")
     p.add_argument("--graders", type=Path, default=GRADERS_DIR, metavar="DIR", help=argparse.SUPPRESS)
 
 
@@ -39,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="where the reports go")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print nothing but errors: no progress line, no score table")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a batch that was stopped: students with a complete report.json in DIR are "
+                   "not graded again; the gradebook covers every report")
     add_common_options(p)
     p.set_defaults(func=run)
 
@@ -48,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     exercises = resolve_exercises(args.exercises, args.graders)
     check_writable(args.out)  # fail now, not after an hour of grading
+    if isolation_warning(args.isolation):
+        print(f"cnngrade: warning: {isolation_warning(args.isolation)}", file=sys.stderr)
     progress = Progress(enabled=False if args.quiet else None)
     try:
         reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
                               isolation=args.isolation, layout=args.layout, on_start=progress.start,
-                              on_report=progress.update)
+                              on_report=progress.update, resume=args.resume)
     finally:
         progress.finish()
     if args.quiet:
