@@ -27,7 +27,7 @@ class ExerciseStats:
 
 
 @dataclasses.dataclass
-class TestStats:
+class TestRate:
     exercise: str
     name: str
     passed: int
@@ -55,15 +55,15 @@ def exercise_stats(reports: list[StudentReport], exercises: list[str]) -> list[E
     return found
 
 
-def test_stats(reports: list[StudentReport], exercises: list[str]) -> list[TestStats]:
+def per_test_stats(reports: list[StudentReport], exercises: list[str]) -> list[TestRate]:
     """Pass rate of every automatic test among the students who handed its exercise in, hardest first."""
-    table: dict[tuple[str, str], TestStats] = {}
+    table: dict[tuple[str, str], TestRate] = {}
     for r in reports:
         for e in exercises:
             for t in r.exercises[e].tests if e in r.exercises else []:
                 if t.status in ("manual", "missing"):
                     continue
-                s = table.setdefault((e, t.name), TestStats(e, t.name, 0, 0, t.max_score))
+                s = table.setdefault((e, t.name), TestRate(e, t.name, 0, 0, t.max_score))
                 s.attempted += 1
                 s.passed += t.status == "passed"
     order = {e: i for i, e in enumerate(exercises)}
@@ -104,8 +104,8 @@ def _exercise_table(ex_stats: list[ExerciseStats], n: int) -> str:
             f"<th></th></tr>{rows}</table>")
 
 
-def _test_table(stats: list[TestStats]) -> str:
-    def row(s: TestStats) -> str:
+def _test_table(stats: list[TestRate]) -> str:
+    def row(s: TestRate) -> str:
         return (f"<tr><td>{escape(s.exercise)}</td><td><code>{escape(s.name)}</code></td>"
                 f'<td class="num">{s.max_score:g}</td><td class="num">{s.passed} / {s.attempted}</td>'
                 f'<td class="num">{100 * s.rate:.0f}%</td><td style="width:30%">{bar(s.rate)}</td></tr>')
@@ -160,7 +160,9 @@ def class_page(reports: list[StudentReport], exercises: list[str]) -> str:
     summary = (f"{n} student(s); median {statistics.median(totals):.0f}%, mean {statistics.fmean(totals):.0f}% "
                f"of the automatic points" if totals else "no students")
     pending = sum(r.total["manual_pending"] for r in reports)
-    review = (f'<p class="small">{pending:g} point(s) of free-text answers await review '
+    warnings = sorted({w for r in reports if (w := getattr(r, "warning", ""))})
+    review = "".join(f'<p class="callout">{escape(w)}</p>' for w in warnings)
+    review += (f'<p class="small">{pending:g} point(s) of free-text answers await review '
               f"(<code>cnngrade manual export</code>).</p>" if pending else "")
     body = (
         f'<header class="card"><div class="muted small">cnngrade class dashboard</div><h1>{escape(summary)}</h1>'
@@ -169,7 +171,7 @@ def class_page(reports: list[StudentReport], exercises: list[str]) -> str:
         f"</section>"
         f"<section><h2>Exercises</h2>{_exercise_table(ex_stats, n)}</section>"
         f'<section><h2>Tests, hardest first</h2><p class="small muted">Pass rate among the students who handed '
-        f"the exercise in.</p>{_test_table(test_stats(reports, exercises))}</section>"
+        f"the exercise in.</p>{_test_table(per_test_stats(reports, exercises))}</section>"
         f"<section><h2>Errors and timeouts</h2>{_problems(reports)}</section>"
         f"<section><h2>Students</h2>{_student_table(reports, exercises)}</section>")
     return page("cnngrade class dashboard", body)
