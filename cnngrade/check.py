@@ -10,11 +10,11 @@ from pathlib import Path
 
 from cnngrade.collect import collect_student
 from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
-from cnngrade.errors import InputError, UsageError
+from cnngrade.errors import InputError, IsolationUnavailable, UsageError
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.html import split_counterexample
 from cnngrade.run import public_part
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation
 
 MESSAGE_LINES = 8
 STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT",
@@ -22,8 +22,11 @@ STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout":
 
 
 def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir: Path = GRADERS_DIR,
-                 isolation: str = "rlimits", limits: Limits = Limits()) -> StudentReport:
-    """Run the public tests of ``exercises`` (default: every exercise whose file is in ``path``)."""
+                 isolation: str | None = None, limits: Limits = Limits()) -> StudentReport:
+    """Run the public tests of ``exercises`` (default: every exercise whose file is in ``path``).
+
+    ``isolation`` None: the strongest that works on this machine (see ``best_isolation``).
+    """
     from cnngrade.pipeline import default_profile, grade_student
 
     if not path.exists():
@@ -39,10 +42,27 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
         raise InputError(f"no exercise file in {path.resolve()}: expected files named like "
                          f"{known[0]}.py (cd into your exercise folder, or give its path)")
     configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
+    isolation = isolation or best_isolation()
     report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
                            profile={**default_profile(isolation), "tests": "public only"}, public_only=True)
     report.student = str(path.resolve())
     return report
+
+
+def best_isolation() -> str:
+    """The first isolation in ISOLATIONS that can start a worker here.
+
+    Grading insists on the sandbox it was asked for; a student checking their own code on their
+    own laptop (often without bubblewrap) is better served by a weaker one than by no check at all.
+    """
+    problems = []
+    for isolation in ISOLATIONS:
+        try:
+            check_isolation(isolation)
+            return isolation
+        except IsolationUnavailable as exc:
+            problems.append(str(exc))
+    raise IsolationUnavailable(f"no way to run your code here: {problems[-1]}")
 
 
 def _short(exercise: str) -> str:

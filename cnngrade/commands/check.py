@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exercises", metavar="LIST",
                    help="comma-separated exercises to check, e.g. ex1,ex3 (default: every exercise file in PATH)")
     p.add_argument("--full", action="store_true", help="print whole messages, not only their first lines")
-    p.add_argument("--isolation", choices=ISOLATIONS, default=ISOLATIONS[0],
-                   help="how your code is isolated while it runs (default: %(default)s)")
+    p.add_argument("--isolation", choices=ISOLATIONS,
+                   help="how your code is isolated while it runs (default: the strongest that works here)")
     p.add_argument("--graders", type=Path, default=GRADERS_DIR, metavar="DIR",
                    help="folder with the public tests (default: the ones installed with cnngrade)")
     p.set_defaults(func=run)

@@ -1,0 +1,107 @@
+"""`cnngrade check`: public tests only, from a bundle without the hidden tests, with a table that says what to fix."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnngrade.check import check_folder, check_text
+from cnngrade.cli import main
+from cnngrade.config import GRADERS_DIR, load_exercise
+from cnngrade.run import public_part
+
+from conftest import SUBMISSIONS
+
+EXERCISE = "ex1_output_size"
+
+
+def student_folder(tmp_path: Path, variant: str) -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / EXERCISE / f"{variant}.py", folder / f"{EXERCISE}.py")
+    return folder
+
+
+def test_public_part_keeps_public_tests_and_free_text():
+    cfg = load_exercise(EXERCISE)
+    public = public_part(cfg)
+    assert [t.name for t in public.tests] == [t.name for t in cfg.tests if t.visibility == "public"]
+    assert 0 < len(public.tests) < len(cfg.tests)
+    assert public.manual == cfg.manual
+
+
+@pytest.mark.slow
+def test_hidden_tests_in_the_file_do_not_run(tmp_path):
+    """A grader whose YAML declares a hidden test: check runs the public one and never calls the hidden one."""
+    marker = tmp_path / "hidden-test-ran"
+    graders = tmp_path / "graders" / EXERCISE
+    graders.mkdir(parents=True)
+    (graders / "grader.yaml").write_text(yaml.safe_dump({"title": "t", "tests": {
+        "test_public": {"points": 1, "visibility": "public"}, "test_hidden": {"points": 1}}}))
+    (graders / f"test_{EXERCISE}.py").write_text(textwrap.dedent(f"""
+        from pathlib import Path
+
+        def test_public(submission):
+            assert submission.conv_output_size(5, 3) == 3
+
+        def test_hidden(submission):
+            Path({str(marker)!r}).write_text("ran")
+        """))
+    report = check_folder(student_folder(tmp_path, "good_loop"), graders_dir=tmp_path / "graders")
+    tests = report.exercises[EXERCISE].tests
+    assert [(t.name, t.status) for t in tests] == [("test_public", "passed")]
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_check_from_a_bundle_without_hidden_tests(tmp_path, capsys):
+    """The student bundle may ship grader.yaml with the public tests only; check needs nothing more."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(GRADERS_DIR / EXERCISE, bundle / EXERCISE)
+    settings = yaml.safe_load((bundle / EXERCISE / "grader.yaml").read_text())
+    settings["tests"] = {k: v for k, v in settings["tests"].items() if v.get("visibility") == "public"}
+    (bundle / EXERCISE / "grader.yaml").write_text(yaml.safe_dump(settings))
+    folder = student_folder(tmp_path, "bad_round_up")
+
+    assert main(["check", str(folder), "--graders", str(bundle)]) == 1
+    out = capsys.readouterr().out
+    table = out[: out.index("What to fix")]
+    public = list(settings["tests"])
+    assert [name for name in public if name in table] == public
+    assert "test_invalid_arguments_raise" not in out      # hidden in the real grader
+    fixes = out[out.index("What to fix"):]
+    assert "ex1 test_matches_conv2d  [FAILED]" in fixes
+    assert "smallest failing input found: size=" in fixes
+    assert "public test(s) to fix" in out
+
+
+def test_check_text_lists_every_failure_and_pending_text(tmp_path):
+    from cnngrade.records import ExerciseResult, StudentReport, TestResult
+
+    tests = [TestResult("test_ok", 1, 1, "passed"), TestResult("test_bad", 0, 2, "failed", "line 1\n" * 20),
+             TestResult("EXPL", 0, 1, "manual", "Awaiting review by course staff. Note: no answer given yet.")]
+    report = StudentReport("me", {EXERCISE: ExerciseResult(EXERCISE, "t", tests)}, {}, "0")
+    short, full = check_text(report), check_text(report, full=True)
+    assert "ex1 test_bad  [FAILED]" in short and "test_ok" in short.split("What to fix")[0]
+    assert short.count("line 1") < 20 and full.count("line 1") == 20 and "--full" in short
+    assert "EXPL (1 pt): Note: no answer given yet." in short
+    assert "1 of 2 public test(s) to fix (1 of 3 public points)" in short
+
+
+def a_file(folder: Path) -> Path:
+    (folder / "notes.txt").write_text("")
+    return folder / "notes.txt"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "nope", "does not exist"),
+    (a_file, "is not a folder"),
+    (lambda p: p, "no exercise file in"),
+])
+def test_check_errors_are_one_line(tmp_path, capsys, make, message):
+    assert main(["check", str(make(tmp_path))]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("cnngrade: error: ") and message in err and err.count("\n") == 1
