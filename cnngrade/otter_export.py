@@ -1,0 +1,126 @@
+"""Export an exercise to otter-grader: an Otter Assign master notebook whose tests call cnngrade, run through `otter assign`."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
+from cnngrade.errors import InputError, UsageError
+from cnngrade.notebooks import source_cells
+from cnngrade.otter_bridge import GRADERS_FOLDER
+from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+
+OTTER_HINT = "otter-grader is not installed: pip install 'cnngrade[otter]' (it also needs ipykernel)"
+
+
+def _raw(text: str):
+    import nbformat
+
+    return nbformat.v4.new_raw_cell(text)
+
+
+def _config_cell(header: str, config: dict) -> object:
+    return _raw(f"# {header}\n" + yaml.safe_dump(config, sort_keys=False).rstrip())
+
+
+def case_function_name(test: str) -> str:
+    """A Python name for a cnngrade test (``test_answer[a]`` → ``test_answer_a``)."""
+    return re.sub(r"\W+", "_", test).strip("_")
+
+
+def case_cell(exercise: str, test: str, points: float) -> str:
+    """One otter test case that passes exactly when cnngrade's test passes.
+
+    Every case is hidden: a public otter case would run in the student's notebook, where the
+    graders are not available; students check their work with `cnngrade check` instead.
+    """
+    config = yaml.safe_dump({"hidden": True, "points": points}, sort_keys=False).rstrip()
+    return (f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
+            f"def {case_function_name(test)}():\n"
+            f"    from cnngrade.otter_bridge import check\n"
+            f"    check({exercise!r}, {test!r})\n")
+
+
+def _hidden_solution(code: str) -> str:
+    """Mark a whole reference cell as solution, so `otter assign` keeps it out of the student notebook."""
+    return f"# BEGIN SOLUTION NO PROMPT\n{code}\n# END SOLUTION"
+
+
+def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str):
+    """The Otter Assign master notebook of one exercise: prompt (the stub), solution (the reference), tests."""
+    import nbformat
+
+    doc, stub_cells = source_cells(stub_source)
+    _, solution_cells = source_cells(solution_source)
+    points = round(sum(t.points for t in cfg.tests), 6)
+    assignment = {
+        "name": cfg.exercise, "init_cell": False, "check_all_cell": False, "export_cell": False,
+        "run_tests": False, "tests": {"files": False, "ok_format": False},
+        "autograder_files": [GRADERS_FOLDER],
+        "generate": {"show_stdout": False, "show_hidden": True},
+    }
+    question = {"name": cfg.exercise, "points": points, "check_cell": False}
+    cells = [_config_cell("ASSIGNMENT CONFIG", assignment), nbformat.v4.new_markdown_cell(doc or cfg.title),
+             _config_cell("BEGIN QUESTION", question),
+             nbformat.v4.new_markdown_cell(f"**{cfg.title}** ({points:g} points, graded by cnngrade). "
+                                           "Fill in the code cells below."),
+             _raw("# BEGIN PROMPT"), *(nbformat.v4.new_code_cell(c) for c in stub_cells), _raw("# END PROMPT"),
+             _raw("# BEGIN SOLUTION"), *(nbformat.v4.new_code_cell(_hidden_solution(c)) for c in solution_cells),
+             _raw("# END SOLUTION"), _raw("# BEGIN TESTS"),
+             *(nbformat.v4.new_code_cell(case_cell(cfg.exercise, t.name, t.points)) for t in cfg.tests),
+             _raw("# END TESTS"), _raw("# END QUESTION")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+def otter_command() -> list[str]:
+    """How to call otter: its console script beside this Python, else ``python -m otter``."""
+    try:
+        import otter  # noqa: F401
+    except ImportError:
+        raise UsageError(OTTER_HINT) from None
+    script = Path(sys.executable).with_name("otter")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "otter"]
+
+
+def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR, stubs_dir: Path = STUBS_DIR,
+                    solutions_dir: Path = SOLUTIONS_DIR, timeout: float = 600) -> dict[str, Path]:
+    """Write OUT/<exercise>/{master,autograder,student}; returns the autograder zip and the student notebook."""
+    import nbformat
+
+    cfg = load_exercise(exercise, graders_dir)
+    try:
+        stub, solution = ((d / f"{exercise}.py").read_text(encoding="utf-8") for d in (stubs_dir, solutions_dir))
+    except OSError as exc:
+        raise InputError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    base = out / exercise
+    if base.exists():
+        shutil.rmtree(base)   # otter assign refuses to mix with an earlier export
+    master = base / "master"
+    shutil.copytree(cfg.directory, master / GRADERS_FOLDER / exercise,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    nbformat.write(master_notebook(cfg, stub, solution), master / f"{exercise}.ipynb")
+    cmd = [*otter_command(), "assign", "--no-pdfs", f"{exercise}.ipynb", str(base.resolve())]
+    proc = subprocess.run(cmd, cwd=master, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    zips = sorted((base / "autograder").glob(f"{exercise}-autograder_*.zip"))
+    if proc.returncode != 0 or not zips:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise InputError(f"otter assign failed for {exercise} (exit {proc.returncode}): {tail[0]}")
+    zip_path = base / "autograder" / "autograder.zip"
+    zips[-1].replace(zip_path)
+    student = base / "student" / f"{exercise}.ipynb"
+    nb = nbformat.read(student, as_version=4)
+    # The hidden solution cells leave empty answer cells behind in the student's copy.
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c.source.strip()]
+    nbformat.write(nb, student)
+    return {"autograder": zip_path, "student": student,
+            "reference": base / "autograder" / f"{exercise}.ipynb"}

@@ -1,0 +1,94 @@
+"""`cnngrade export otter` end to end: the real `otter run` on the exported autograder agrees with `cnngrade grade`."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnngrade.config import load_exercise
+from cnngrade.notebooks import notebook_to_source, read_notebook
+from cnngrade.otter_export import case_function_name, master_notebook, otter_command
+from cnngrade.pipeline import grade_class
+from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+
+pytest.importorskip("otter", reason="otter-grader is an optional extra: pip install 'cnngrade[otter]'")
+
+# The contract's ex4 grader had not landed when this test was written; ex5 stands in for it.
+EXERCISES = ["ex1_output_size", "ex5_alexnet_analysis"]
+CASE = re.compile(r"^\s*(?P<question>\S+) - (?P<number>\d+) result:\n\s*(?P<mark>✅|❌)", re.M)
+
+
+def test_master_notebook_keeps_the_solution_out_of_the_prompt():
+    cfg = load_exercise(EXERCISES[0])
+    nb = master_notebook(cfg, (STUBS_DIR / f"{cfg.exercise}.py").read_text(),
+                         (SOLUTIONS_DIR / f"{cfg.exercise}.py").read_text())
+    raw = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "raw"]
+    assert raw == ["# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# BEGIN PROMPT", "# END PROMPT", "# BEGIN SOLUTION",
+                   "# END SOLUTION", "# BEGIN TESTS", "# END TESTS", "# END QUESTION"]
+    tests = [c.source for c in nb.cells if c.cell_type == "code" and "BEGIN TEST CONFIG" in c.source]
+    assert len(tests) == len(cfg.tests)
+    for spec, source in zip(cfg.tests, tests):
+        assert f"def {case_function_name(spec.name)}():" in source and f"points: {spec.points}" in source
+
+
+def otter_run(autograder: Path, notebook: Path, out: Path) -> dict:
+    out.mkdir(parents=True)
+    proc = subprocess.run([*otter_command(), "run", "-a", str(autograder), "-o", str(out), str(notebook)],
+                          capture_output=True, text=True, timeout=600, cwd=out)
+    assert (out / "results.json").is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads((out / "results.json").read_text())
+
+
+def otter_cases(results: dict, exercise: str, count: int) -> tuple[float, list[bool]]:
+    """The question's score and, in test order, whether each of its ``count`` otter test cases passed."""
+    (question,) = [t for t in results["tests"] if t["name"] == exercise]
+    if f"{exercise} results: All test cases passed!" in question["output"]:
+        return question["score"], [True] * count   # otter lists the cases only when one fails
+    marks = sorted((int(m["number"]), m["mark"] == "✅") for m in CASE.finditer(question["output"])
+                   if m["question"] == exercise)
+    return question["score"], [ok for _, ok in marks]
+
+
+@pytest.mark.slow
+def test_otter_run_matches_cnngrade_grade(tmp_path):
+    from cnngrade.otter_export import export_exercise
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        exports = dict(zip(EXERCISES, pool.map(lambda e: export_exercise(e, tmp_path / "otter"), EXERCISES)))
+    # The student's copy holds the stub, never the reference solution.
+    for exercise, paths in exports.items():
+        student = notebook_to_source(read_notebook(paths["student"]))
+        assert "NotImplementedError" in student
+        solution_lines = {line.strip() for line in (SOLUTIONS_DIR / f"{exercise}.py").read_text().splitlines()
+                          if len(line.strip()) > 25} - {line.strip() for line in
+                                                         (STUBS_DIR / f"{exercise}.py").read_text().splitlines()}
+        assert not [line for line in solution_lines if line in student]
+        assert nbformat.read(paths["student"], as_version=4).metadata["otter"]["assignment_name"] == exercise
+
+    # The same two notebooks per exercise, graded by otter (through the zip) and by cnngrade grade.
+    klass = tmp_path / "class"
+    runs = {}
+    for exercise, paths in exports.items():
+        for who, notebook in (("reference", paths["reference"]), ("stub", paths["student"])):
+            (klass / who).mkdir(parents=True, exist_ok=True)
+            shutil.copy(notebook, klass / who / f"{exercise}.ipynb")
+            runs[(exercise, who)] = (paths["autograder"], klass / who / f"{exercise}.ipynb",
+                                     tmp_path / "runs" / f"{exercise}-{who}")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {key: pool.submit(otter_run, *args) for key, args in runs.items()}
+        reports = {r.student: r for r in grade_class(klass, tmp_path / "reports", EXERCISES, jobs=1)}
+        otter = {key: fut.result() for key, fut in futures.items()}
+
+    for (exercise, who), results in otter.items():
+        ours = [t for t in reports[who].exercises[exercise].tests if t.status != "manual"]
+        score, cases = otter_cases(results, exercise, len(ours))
+        assert cases == [t.status == "passed" for t in ours], (exercise, who)
+        assert score == pytest.approx(sum(t.score for t in ours))
+        expected = sum(t.max_score for t in ours) if who == "reference" else 0
+        assert score == pytest.approx(expected), (exercise, who, results)
