@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import cnngrade
+from cnngrade import profiles
 from cnngrade.collect import StudentSubmission, collect_class
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
@@ -25,7 +26,8 @@ SLACK_SECONDS = 60.0
 
 
 def default_profile(isolation: str) -> dict:
-    return {"name": "cpu", "device": "cpu", "dataset": "none", "isolation": isolation}
+    """The automatic profile: gpu (CIFAR-10 from --data/CNNGRADE_DATA) where CUDA works, else cpu."""
+    return profiles.select_profile(None, None, isolation)
 
 
 def _now() -> str:
@@ -63,7 +65,7 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
              public_only: bool = False) -> dict[str, ExerciseResult]:
     job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
               {k: v for k, v in limits.__dict__.items()}, profile, public_only)
-    budget = sum(c.time_limit for c in configs.values()) + SLACK_SECONDS
+    budget = sum(profiles.exercise_time_limit(c, profile) for c in configs.values()) + SLACK_SECONDS
     with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
         spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))
         Path(spec).write_text(json.dumps(job.__dict__))
@@ -120,7 +122,8 @@ def finished_report(out_dir: Path, student: str, exercises: list[str], isolation
 def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs: int = 1,
                 graders_dir: Path = GRADERS_DIR, isolation: str = ISOLATIONS[0], limits: Limits = Limits(),
                 on_report: Callable[[StudentReport], None] | None = None, layout: str = "auto",
-                on_start: Callable[[int], None] | None = None, resume: bool = False) -> list[StudentReport]:
+                on_start: Callable[[int], None] | None = None, resume: bool = False,
+                profile: dict | None = None) -> list[StudentReport]:
     """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv.
 
     ``on_start(number of students)`` is called once the class is collected, ``on_report(report)`` as each
@@ -133,7 +136,7 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     # Unpacked archives and converted notebooks live here until grading ends (removed on error too, at exit).
     staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
     students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
-    profile = default_profile(isolation)
+    profile = profile or default_profile(isolation)
     if on_start:
         on_start(len(students))
     reports: list[StudentReport] = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cnngrade import profiles
 from cnngrade.client import Submission, Worker
 from cnngrade.config import ExerciseConfig
 from cnngrade.errors import StudentError, SubmissionFault
@@ -93,7 +94,9 @@ class GradingPlugin:
         if exercise not in self.workers:
             cfg = self.configs[exercise]
             self.workers[exercise] = Worker(self.module_dirs[exercise], exercise, isolation=self.isolation, limits=self.limits,
-                                            call_timeout=cfg.call_timeout, budget=cfg.time_limit)
+                                            call_timeout=cfg.call_timeout,
+                                            budget=profiles.exercise_time_limit(cfg, self.profile_info),
+                                            gpu=profiles.uses_gpu(self.profile_info))
         return self.workers[exercise]
 
     # -- fixtures -------------------------------------------------------------------------------

@@ -34,10 +34,10 @@ def problems_of(solutions: StudentReport, stubs: StudentReport) -> list[str]:
 
 def validate(exercises: list[str], *, graders_dir: Path, isolation: str, jobs: int = 2,
              solutions_dir: Path = SOLUTIONS_DIR, stubs_dir: Path = STUBS_DIR,
-             limits: Limits = Limits()) -> tuple[StudentReport, StudentReport, list[str]]:
+             limits: Limits = Limits(), profile: dict | None = None) -> tuple[StudentReport, StudentReport, list[str]]:
     configs = {e: load_exercise(e, graders_dir) for e in exercises}
     check_graders(list(configs.values()), graders_dir)
-    profile = default_profile(isolation)
+    profile = profile or default_profile(isolation)
     subs = [collect_student(solutions_dir, exercises), collect_student(stubs_dir, exercises)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(2, jobs))) as pool:
         sol, stub = pool.map(lambda s: grade_student(s, configs, graders_dir=graders_dir, isolation=isolation,

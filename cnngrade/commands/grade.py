@@ -10,6 +10,8 @@ from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
 from cnngrade.intake import LAYOUTS
 from cnngrade.pipeline import grade_class
+from cnngrade.profiles import CHOICES as PROFILE_CHOICES
+from cnngrade.profiles import select_profile
 from cnngrade.report.files import check_writable
 from cnngrade.report.progress import Progress
 from cnngrade.report.table import score_table
@@ -26,6 +28,16 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    "files) or rlimits (resource limits and an unprivileged uid alone: weaker, and every report "
                    "says so) (default: %(default)s)")
     p.add_argument("--graders", type=Path, default=GRADERS_DIR, metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--profile", choices=PROFILE_CHOICES, default="auto",
+                   help="training checks: gpu (CIFAR-10, the handout's full recipe, needs CUDA and --data) or cpu "
+                   "(cnngrade's generated data set, fewer epochs) (default: %(default)s, gpu where CUDA works)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="folder holding CIFAR-10's cifar-10-batches-py for the gpu profile (default: $CNNGRADE_DATA)")
+
+
+def profile_of(args: argparse.Namespace) -> dict:
+    """The grading profile the options ask for, as the pipeline passes it on."""
+    return select_profile(args.profile, args.data, args.isolation)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
                               isolation=args.isolation, layout=args.layout, on_start=progress.start,
-                              on_report=progress.update, resume=args.resume)
+                              on_report=progress.update, resume=args.resume, profile=profile_of(args))
     finally:
         progress.finish()
     if args.quiet:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnngrade.commands.grade import add_common_options
+from cnngrade.commands.grade import add_common_options, profile_of
 from cnngrade.config import resolve_exercises
 from cnngrade.errors import ExitCode, ValidationFailed
 from cnngrade.report.files import write_class_outputs, write_student_report
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     exercises = resolve_exercises(args.exercises, args.graders)
     sol, stub, problems = validate(exercises, graders_dir=args.graders, isolation=args.isolation, jobs=args.jobs,
-                                   solutions_dir=args.solutions, stubs_dir=args.stubs)
+                                   solutions_dir=args.solutions, stubs_dir=args.stubs, profile=profile_of(args))
     sol.student, stub.student = "solutions", "exercises"
     print(score_table([sol, stub], exercises))
     if args.out:

@@ -418,3 +418,119 @@ def figure_images(fig: Any, lut_size: int = 16) -> list:
             images.append({"data": np.ascontiguousarray(data), "lut": lut})
         out.append(images)
     return out
+
+
+def _normalize(images_u8: Any) -> Any:
+    """uint8 NCHW images to Normalize((0.5,)*3, (0.5,)*3) floats, channels_last for faster convolutions."""
+    import torch
+
+    return images_u8.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _crop_flip(batch: Any, gen: Any) -> Any:
+    """RandomCrop(32, padding=4) with zero fill and a horizontal flip with p=0.5, per image, batched on its device.
+
+    Padding the uint8 images with 0 before normalizing matches torchvision, which pads the PIL image.
+    """
+    import torch
+
+    n, dev = batch.shape[0], batch.device
+    padded = torch.nn.functional.pad(batch, (4, 4, 4, 4))
+    offsets = torch.randint(0, 9, (2, n), generator=gen, device=dev)
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
+    span = torch.arange(32, device=dev)
+    rows = offsets[0][:, None] + span
+    cols = offsets[1][:, None] + span
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    picked = padded.permute(0, 2, 3, 1)[torch.arange(n, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return picked.permute(0, 3, 1, 2)
+
+
+@helper
+def train_recipe(model: Any, images_u8: Any, labels: Any, epochs: int, batch_size: int, lr: float, seed: int,
+                 augment: bool = True, device: str = "cpu") -> dict:
+    """The handout's recipe, run by the grader on the student's model: Adam(lr), cross-entropy, batches of
+    ``batch_size`` reshuffled every epoch (the last one smaller), crop+flip augmentation when ``augment``.
+
+    Data and augmentation stay on ``device`` (no DataLoader). The model is left on ``device`` in train
+    mode. Returns the mean training loss of every epoch and the seconds spent.
+    """
+    import time
+
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True   # picks conv algorithms; results differ only at rounding level
+    model = _module(model).to(device=dev, memory_format=torch.channels_last)
+    x = images_u8.to(dev).permute(0, 3, 1, 2).contiguous() if images_u8.shape[-1] == 3 else images_u8.to(dev)
+    y = labels.to(dev, torch.int64)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type == "cuda")
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    losses, started = [], time.perf_counter()
+    cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_ids):
+        torch.manual_seed(int(seed))               # dropout masks
+        model.train()
+        for _ in range(int(epochs)):
+            order = torch.randperm(x.shape[0], generator=gen, device=dev)
+            total, steps = torch.zeros((), device=dev), 0
+            for start in range(0, x.shape[0], int(batch_size)):
+                idx = order[start:start + int(batch_size)]
+                batch = _crop_flip(x[idx], gen) if augment else x[idx]
+                loss = torch.nn.functional.cross_entropy(model(_normalize(batch)), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+                steps += 1
+            losses.append(float(total) / max(steps, 1))   # one synchronisation per epoch
+    return {"losses": losses, "seconds": time.perf_counter() - started}
+
+
+@helper
+def predict(model: Any, images_u8: Any, batch_size: int = 1000, device: str = "cpu") -> Any:
+    """int64 argmax class of every image (uint8, NHWC or NCHW), model in eval mode without autograd."""
+    import torch
+
+    model = _module(model)
+    model.eval()
+    x = images_u8.permute(0, 3, 1, 2) if images_u8.shape[-1] == 3 else images_u8
+    out = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], int(batch_size)):
+            out.append(model(_normalize(x[start:start + int(batch_size)].to(device))).argmax(1).cpu())
+    return torch.cat(out).to(torch.int64)
+
+
+@helper
+def build_nested(blocks: list, seed: int = 0) -> Any:
+    """An nn.Sequential of nn.Sequential blocks, block i built by ``build_sequential(blocks[i], seed + i)``.
+
+    Nesting is what tells apart a shape tracer that visits leaf layers from one that only loops over
+    the top-level children of a flat nn.Sequential.
+    """
+    import torch
+
+    return torch.nn.Sequential(*(build_sequential(spec, seed + i) for i, spec in enumerate(blocks)))
+
+
+@helper
+def leaf_output_shapes(model: Any, x: Any) -> list:
+    """The output shape of every leaf module, in the order they run on ``x`` (eval mode, no autograd)."""
+    import torch
+
+    model = _module(model)
+    shapes: list[list[int]] = []
+    leaves = [m for m in torch.nn.Module.modules(model) if not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(list(out.shape))) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return shapes
