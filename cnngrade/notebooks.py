@@ -11,7 +11,7 @@ NOTE = "# [cnngrade] not run (IPython magic or shell escape):"
 # Cell magics whose body is ordinary Python: only the magic line goes.
 PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 _MAGIC_LINE = re.compile(r"^\s*(%|!|[A-Za-z_][\w., ]*=\s*[%!])")
-_FUTURE = re.compile(r"^from\s+__future__\s+import\s+.+$", re.M)
+_FUTURE = re.compile(r"^from\s+__future__\s+import\s+.+$", re.MULTILINE)
 
 
 class NotebookError(ValueError):
@@ -40,7 +40,8 @@ def read_notebook(path: Path):
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
-    except Exception as exc:  # nbformat raises several unrelated types for a malformed document
+    except (nbformat.ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # nbformat raises several unrelated types for a malformed document
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotebookError(f"{path.name} is JSON but not a Jupyter notebook ({first[:200]})") from None
     return nb

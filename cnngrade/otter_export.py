@@ -110,7 +110,7 @@ def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     nbformat.write(master_notebook(cfg, stub, solution), master / f"{exercise}.ipynb")
     cmd = [*otter_command(), "assign", "--no-pdfs", f"{exercise}.ipynb", str(base.resolve())]
-    proc = subprocess.run(cmd, cwd=master, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=master, check=False, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     zips = sorted((base / "autograder").glob(f"{exercise}-autograder_*.zip"))
     if proc.returncode != 0 or not zips:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -203,3 +203,33 @@ def test_bad_entries_are_per_student_errors_in_one_batch(tmp_path):
     assert results["score"] == auto_max
     assert sum(t["max_score"] for t in results["tests"]) == reports["magic_nb"].total["max_score"]
     assert (tmp_path / "out" / "canvas_gradebook.csv").is_file()
+
+
+def test_oversized_notebook_is_refused(tmp_path, monkeypatch):
+    import cnngrade.notebooks as notebooks
+
+    path = tmp_path / f"{EX1}.ipynb"
+    path.write_text(notebook_text(STUB.read_text()))
+    monkeypatch.setattr(notebooks, "MAX_NOTEBOOK_BYTES", path.stat().st_size - 1)
+    with pytest.raises(notebooks.NotebookError, match="not graded"):
+        notebooks.read_notebook(path)
+
+
+@pytest.mark.slow
+def test_grade_command_takes_a_canvas_zip(tmp_path, capsys):
+    """`cnngrade grade download.zip` on Canvas's bulk download: reports per user id, Canvas ids in its CSV."""
+    from cnngrade.cli import main
+
+    download = make_zip(tmp_path / "course-cnn_submissions.zip", {
+        f"smithbob_340934_1001_{EX1}-1.py": STUB.read_bytes(),
+        f"doejane_340935_1002_{EX1}.ipynb": b"{ not json",
+    })
+    out = tmp_path / "out"
+    assert main(["grade", str(download), "--out", str(out), "--exercises", "ex1", "--quiet"]) == 0
+    bob = json.loads((out / "340934" / "report.json").read_text())
+    assert bob["info"]["canvas_id"] == "340934" and bob["exercises"][EX1]["tests"][0]["status"] == "failed"
+    jane = json.loads((out / "340935" / "report.json").read_text())
+    assert {t["status"] for t in jane["exercises"][EX1]["tests"]} == {"error"}
+    rows = (out / "canvas_gradebook.csv").read_text().splitlines()
+    assert rows[2].startswith("smithbob,340934,") and rows[3].startswith("doejane,340935,")
+    assert json.loads((out / "340935" / "results.json").read_text())["score"] == 0

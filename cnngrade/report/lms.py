@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from cnngrade.records import StudentReport, TestResult
 
