@@ -51,7 +51,7 @@ def _hidden_solution(code: str) -> str:
     return f"# BEGIN SOLUTION NO PROMPT\n{code}\n# END SOLUTION"
 
 
-def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str):
+def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str, *, requirements: bool = False):
     """The Otter Assign master notebook of one exercise: prompt (the stub), solution (the reference), tests."""
     import nbformat
 
@@ -64,6 +64,9 @@ def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str)
         "autograder_files": [GRADERS_FOLDER],
         "generate": {"show_stdout": False, "show_hidden": True},
     }
+    if requirements:
+        # Gradescope's image installs these; cnngrade itself must be among them for the tests to run there.
+        assignment["requirements"] = "requirements.txt"
     question = {"name": cfg.exercise, "points": points, "check_cell": False}
     cells = [_config_cell("ASSIGNMENT CONFIG", assignment), nbformat.v4.new_markdown_cell(doc or cfg.title),
              _config_cell("BEGIN QUESTION", question),
@@ -93,7 +96,8 @@ def otter_command() -> list[str]:
 
 
 def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR, stubs_dir: Path = STUBS_DIR,
-                    solutions_dir: Path = SOLUTIONS_DIR, timeout: float = 600) -> dict[str, Path]:
+                    solutions_dir: Path = SOLUTIONS_DIR, requirements: Path | None = None,
+                    timeout: float = 600) -> dict[str, Path]:
     """Write OUT/<exercise>/{master,autograder,student}; returns the autograder zip and the student notebook."""
     import nbformat
 
@@ -108,7 +112,13 @@ def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR
     master = base / "master"
     shutil.copytree(cfg.directory, master / GRADERS_FOLDER / exercise,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    nbformat.write(master_notebook(cfg, stub, solution), master / f"{exercise}.ipynb")
+    if requirements is not None:
+        try:
+            shutil.copyfile(requirements, master / "requirements.txt")
+        except OSError as exc:
+            raise InputError(f"cannot read {requirements}: {exc.strerror}") from None
+    nbformat.write(master_notebook(cfg, stub, solution, requirements=requirements is not None),
+                   master / f"{exercise}.ipynb")
     cmd = [*otter_command(), "assign", "--no-pdfs", f"{exercise}.ipynb", str(base.resolve())]
     proc = subprocess.run(cmd, cwd=master, check=False, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     zips = sorted((base / "autograder").glob(f"{exercise}-autograder_*.zip"))

@@ -18,13 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("format", choices=["otter"], help="what to export to (otter)")
     p.add_argument("out", type=Path, metavar="OUT", help="folder for the exports")
     p.add_argument("--exercises", metavar="LIST", help="comma-separated exercises (default: every graded one)")
+    p.add_argument("--requirements", type=Path, metavar="FILE",
+                   help="a requirements.txt for the Gradescope image; list cnngrade (e.g. a wheel URL) in it")
     p.add_argument("--graders", type=Path, default=GRADERS_DIR, metavar="DIR", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     for exercise in resolve_exercises(args.exercises, args.graders):
-        paths = export_exercise(exercise, args.out, graders_dir=args.graders)
+        paths = export_exercise(exercise, args.out, graders_dir=args.graders, requirements=args.requirements)
         print(f"{exercise}: {paths['autograder']}  {paths['student']}")
-    print("\nThe autograder runs cnngrade inside otter: its image needs cnngrade installed (and ipykernel).")
+    if args.requirements is None:
+        print("\nThe autograder runs cnngrade inside otter: on Gradescope, pass --requirements with a file that "
+              "installs cnngrade.")
     return ExitCode.OK
