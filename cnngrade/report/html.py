@@ -90,13 +90,18 @@ def _fmt(value: Any) -> str:
 def _message(test: TestResult) -> str:
     message, example = split_counterexample(test.output)
     html = pre(message) if message else ""
-    if example:
+    if example and not message.startswith("Not implemented yet"):  # any input fails a stub; no clue there
         html += ('<div class="small muted">Counterexample: the smallest input found on which your code fails. '
                  'Try it yourself.</div>' + pre(example, "counterexample"))
     return html
 
 
 def _test_rows(ex: ExerciseResult) -> str:
+    auto = [t for t in ex.tests if t.status != "manual"]
+    if _same_failure(auto):
+        lost = sum(t.max_score for t in auto)
+        return (f"<p>{badge(auto[0].status)} All {len(auto)} tests of this exercise score 0 ({lost:g} points), "
+                f"for one reason:</p>{_message(auto[0])}")
     rows = []
     for t in ex.tests:
         if t.status == "manual":
@@ -137,17 +142,36 @@ def _exercise_section(ex: ExerciseResult) -> str:
             f"{_test_rows(ex)}{_manual_items(ex)}{output}</section>")
 
 
+def _same_failure(tests: list[TestResult]) -> bool:
+    """Every test failed the same way (a missing file, an import error): one message says it all."""
+    return len(tests) > 1 and all(t.status != "passed" and (t.status, t.output) == (tests[0].status, tests[0].output)
+                                  for t in tests)
+
+
 def fix_list(report: StudentReport) -> str:
-    """The 'what to fix' summary at the top: every automatic test that lost points, linked to its details."""
-    lost = [(ex, t) for ex in report.exercises.values() for t in ex.tests
-            if t.status != "manual" and t.score < t.max_score]
-    if not lost:
+    """The 'what to fix' summary at the top: tests that lost points, those failing the same way grouped."""
+    groups: dict[tuple[str, str, str], list[TestResult]] = {}
+    for ex in report.exercises.values():
+        for t in ex.tests:
+            if t.status != "manual" and t.score < t.max_score:
+                groups.setdefault((ex.exercise, t.status, first_line(t.output)), []).append(t)
+    if not groups:
         return '<p class="callout good">Every automatic test passed. Nothing to fix.</p>'
-    items = "".join(
-        f'<li>{badge(t.status)} <a href="#{anchor(ex.exercise, t.name)}">{escape(ex.exercise)} · '
-        f'{escape(t.name)}</a> <span class="muted">(−{t.max_score - t.score:g})</span><br>'
-        f'<span class="small">{escape(first_line(t.output))}</span></li>' for ex, t in lost)
-    return f'<ol class="fix">{items}</ol>'
+    items = []
+    for (exercise, status, line), tests in groups.items():
+        auto = [t for t in report.exercises[exercise].tests if t.status != "manual"]
+        everything = len(tests) == len(auto) and _same_failure(auto)
+        target = anchor(exercise) if everything else anchor(exercise, tests[0].name)
+        if everything:
+            what = f"all {len(tests)} tests"
+        elif len(tests) <= 3:
+            what = ", ".join(t.name for t in tests)
+        else:
+            what = f"{tests[0].name} and {len(tests) - 1} more tests"
+        lost = sum(t.max_score - t.score for t in tests)
+        items.append(f'<li>{badge(status)} <a href="#{target}">{escape(exercise)} · {escape(what)}</a> '
+                     f'<span class="muted">(−{lost:g})</span><br><span class="small">{escape(line)}</span></li>')
+    return f'<ol class="fix">{"".join(items)}</ol>'
 
 
 def student_page(report: StudentReport) -> str:
