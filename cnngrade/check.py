@@ -93,7 +93,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 def check_text(report: StudentReport, *, full: bool = False) -> str:
     """The terminal report: a table of every public test, then what to fix with the first lines of each message."""
     rows = [["exercise", "test", "status", "points"]]
-    fixes: list[str] = []
+    failing: dict[tuple[str, str, str], list[str]] = {}   # tests failing with the same message are told once
     manual: list[str] = []
     for ex in report.exercises.values():
         for t in ex.tests:
@@ -104,9 +104,12 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
             rows.append([_short(ex.exercise), t.name, STATUS_WORDS.get(t.status, t.status),
                          f"{t.score:g}/{t.max_score:g}"])
             if t.status != "passed":
-                body = t.output.strip().splitlines() if full else _message_lines(t.output)
-                fixes.append(f"\n{_short(ex.exercise)} {t.name}  [{STATUS_WORDS.get(t.status, t.status)}]")
-                fixes += [f"    {ln}" for ln in body or ["(no message)"]]
+                failing.setdefault((_short(ex.exercise), t.status, t.output), []).append(t.name)
+    fixes: list[str] = []
+    for (exercise, status, output), names in failing.items():
+        body = output.strip().splitlines() if full else _message_lines(output)
+        fixes.append(f"\n{exercise} {', '.join(names)}  [{STATUS_WORDS.get(status, status)}]")
+        fixes += [f"    {ln}" for ln in body or ["(no message)"]]
     lines = [f"cnngrade check: the public tests on {report.student}", ""]
     lines += _table(rows) if len(rows) > 1 else ["(these exercises have no public tests)"]
     if fixes:

@@ -81,14 +81,17 @@ def test_check_from_a_bundle_without_hidden_tests(tmp_path, capsys):
 def test_check_text_lists_every_failure_and_pending_text(tmp_path):
     from cnngrade.records import ExerciseResult, StudentReport, TestResult
 
+    stub = "Not implemented yet: your code raises NotImplementedError."
     tests = [TestResult("test_ok", 1, 1, "passed"), TestResult("test_bad", 0, 2, "failed", "line 1\n" * 20),
+             TestResult("test_a", 0, 1, "failed", stub), TestResult("test_b", 0, 1, "failed", stub),
              TestResult("EXPL", 0, 1, "manual", "Awaiting review by course staff. Note: no answer given yet.")]
     report = StudentReport("me", {EXERCISE: ExerciseResult(EXERCISE, "t", tests)}, {}, "0")
     short, full = check_text(report), check_text(report, full=True)
     assert "ex1 test_bad  [FAILED]" in short and "test_ok" in short.split("What to fix")[0]
     assert short.count("line 1") < 20 and full.count("line 1") == 20 and "--full" in short
     assert "EXPL (1 pt): Note: no answer given yet." in short
-    assert "1 of 2 public test(s) to fix (1 of 3 public points)" in short
+    assert "ex1 test_a, test_b  [FAILED]" in short and short.count(stub) == 1
+    assert "3 of 4 public test(s) to fix (1 of 5 public points)" in short
 
 
 def a_file(folder: Path) -> Path:
