@@ -81,19 +81,25 @@ class Worker:
         resp_r, resp_w = os.pipe()
         assert self._workdir is not None
         home = os.path.join(self._workdir, "home")
+        filter_fd = sandbox.seccomp_pipe() if self.isolation == "bwrap" else None
         cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
-                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu)
+                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
+                             seccomp_fd=filter_fd)
         sandbox.become_subreaper()
         # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
         # RLIMIT_FSIZE, never choose where it lives; a fresh one per start, so a restart's output is its own.
         self._output_path = os.path.join(self._workdir, "output")
-        with open(self._output_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                pass_fds=(req_r, resp_w), start_new_session=True, preexec_fn=cmd.preexec)
+        try:
+            with open(self._output_path, "wb") as out:
+                self.proc = subprocess.Popen(
+                    cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    pass_fds=tuple(fd for fd in (req_r, resp_w, filter_fd) if fd is not None),
+                    start_new_session=True, preexec_fn=cmd.preexec)
+        finally:
+            for fd in (req_r, resp_w, filter_fd):
+                if fd is not None:
+                    os.close(fd)
         _LIVE.add(self.proc.pid)
-        os.close(req_r)
-        os.close(resp_w)
         self._req_w, self._resp_r = req_w, resp_r
         self.generation += 1
         self.memo = {}

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import cnngrade
+from cnngrade import seccomp
 from cnngrade.errors import IsolationUnavailable
 from cnngrade.worker.server import BOOTSTRAP
 
@@ -67,6 +68,7 @@ class WorkerCommand:
     isolation: str
     uid: int | None = None            # the unprivileged uid the student's code runs as (None: ours)
     gpu: bool = False
+    seccomp_fd: int | None = None     # bubblewrap reads the seccomp filter from it; pass it to the child
 
     def preexec(self) -> None:
         """Runs in the child before exec: apply the rlimits, inherited by everything the student starts."""
@@ -81,6 +83,8 @@ class WorkerCommand:
         # RLIMIT_NPROC does not bind root, but it is inherited across the uid drop, where it does.
         if self.uid is not None or os.getuid() != 0:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
+        if self.isolation == "rlimits" and seccomp.supported():  # bubblewrap installs it itself, later
+            seccomp.install()
 
 
 def worker_env(workdir: str, limits: Limits) -> dict[str, str]:
@@ -93,12 +97,18 @@ def worker_env(workdir: str, limits: Limits) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",        # what the student printed reaches the capture file before any kill
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": workdir,
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
     }
+
+
+# Not -I: it would also ignore PYTHONHASHSEED and PYTHONUNBUFFERED. The environment is ours entirely (cleared,
+# then worker_env), so -s (no user site) and -P (no working folder on sys.path, Python 3.11+) isolate as much.
+PYTHON_FLAGS = ["-s", "-B", *(["-P"] if sys.version_info >= (3, 11) else [])]
 
 
 def sandbox_uid(slot: int) -> int | None:
@@ -131,7 +141,7 @@ def _parents(path: str) -> list[str]:
 
 
 def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, uid: int | None,
-                 gpu: bool = False) -> list[str]:
+                 gpu: bool = False, seccomp_fd: int | None = None) -> list[str]:
     """bubblewrap options: new namespaces, read-only system and Python, the package and the submission, private /tmp."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -140,6 +150,8 @@ def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, ui
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
     if os.getuid() != 0:  # unprivileged: bubblewrap needs a user namespace, and nested ones are refused
         argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    if seccomp_fd is not None:  # as root there is no user namespace to disable: the filter refuses new ones
+        argv += ["--seccomp", str(seccomp_fd)]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     argv += ["--ro-bind", "/usr", "/usr"]
@@ -170,24 +182,35 @@ def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, ui
 
 def worker_command(submission_dir: Path, module: str, req_fd: int, resp_fd: int, workdir: str,
                    *, isolation: str = ISOLATIONS[0], limits: Limits = Limits(), uid: int | None = None,
-                   gpu: bool = False) -> WorkerCommand:
+                   gpu: bool = False, seccomp_fd: int | None = None) -> WorkerCommand:
     """The command that starts a worker serving ``module`` from ``submission_dir`` (a copy readable by ``uid``).
 
     ``workdir`` is the worker's home in rlimits mode (writable by ``uid``); under bubblewrap the worker works in
     its private /tmp instead. ``gpu`` passes the NVIDIA device nodes in and lifts the address-space limit.
+    ``seccomp_fd`` (bwrap only): a readable fd holding ``seccomp.program()``, see ``seccomp_pipe``.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"unknown isolation {isolation!r}")
-    python = os.path.realpath(sys.executable)
+    python = sys.executable   # not resolved: a virtual environment is recognised by the path it is started as
     tail = [str(req_fd), str(resp_fd)]
     if isolation == "bwrap":
         env = worker_env(SANDBOX_TMP, limits)
-        argv = [*bwrap_prefix(str(submission_dir), limits, env, uid=uid, gpu=gpu),
-                python, "-I", "-B", "-c", BOOTSTRAP, RUNTIME_ROOT, *tail, SUBMISSION_MOUNT, module]
-        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu)
+        argv = [*bwrap_prefix(str(submission_dir), limits, env, uid=uid, gpu=gpu, seccomp_fd=seccomp_fd),
+                python, *PYTHON_FLAGS, "-c", BOOTSTRAP, RUNTIME_ROOT, *tail, SUBMISSION_MOUNT, module]
+        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu, seccomp_fd)
     argv = [*(drop_privileges(uid) if uid is not None else []),
-            python, "-I", "-B", "-c", BOOTSTRAP, PACKAGE_PARENT, *tail, str(submission_dir), module]
+            python, *PYTHON_FLAGS, "-c", BOOTSTRAP, PACKAGE_PARENT, *tail, str(submission_dir), module]
     return WorkerCommand(argv, worker_env(workdir, limits), workdir, limits, isolation, uid, gpu)
+
+
+def seccomp_pipe() -> int | None:
+    """A pipe's read end holding the seccomp filter, for ``bwrap --seccomp``; the caller closes it after spawning."""
+    if not seccomp.supported():
+        return None
+    r, w = os.pipe()
+    os.write(w, seccomp.program())   # a few hundred bytes: fits the pipe buffer
+    os.close(w)
+    return r
 
 
 def _missing_message() -> str:
@@ -202,22 +225,31 @@ def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
     if isolation == "bwrap" and bwrap is None:
         return _missing_message()
     probe = "import json, numpy, cnngrade.worker.server"  # stdlib, site-packages and our worker all reachable
+    fd = seccomp_pipe() if isolation == "bwrap" else None
     if isolation == "bwrap":
         env = worker_env(SANDBOX_TMP, Limits())
-        argv = [*bwrap_prefix("/var/empty" if os.path.isdir("/var/empty") else "/usr", Limits(), env, uid=uid),
-                os.path.realpath(sys.executable), "-I", "-c", f"import sys; sys.path.insert(0, {RUNTIME_ROOT!r}); {probe}"]
+        argv = [*bwrap_prefix("/var/empty" if os.path.isdir("/var/empty") else "/usr", Limits(), env, uid=uid,
+                              seccomp_fd=fd),
+                sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {RUNTIME_ROOT!r}); {probe}"]
     else:
-        argv = [*(drop_privileges(uid) if uid is not None else []), os.path.realpath(sys.executable), "-I", "-c",
+        argv = [*(drop_privileges(uid) if uid is not None else []), sys.executable, "-I", "-c",
                 f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {probe}"]
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
-                              env={"PATH": "/usr/bin:/bin"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
+                              env={"PATH": "/usr/bin:/bin"}, pass_fds=() if fd is None else (fd,),
+                              preexec_fn=seccomp.install if isolation == "rlimits" and seccomp.supported() else None)
+    except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as exc:
         return f"the {isolation} sandbox could not start a worker ({exc})"
+    finally:
+        if fd is not None:
+            os.close(fd)
     if proc.returncode == 0:
         return ""
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     why = lines[-1] if lines else f"exit status {proc.returncode}"
+    if isolation == "bwrap" and not why.startswith("bwrap:"):
+        return (f"the worker's Python cannot start inside the bubblewrap sandbox ({why}): the sandbox shows only "
+                f"{', '.join(python_paths())} and /usr of this machine; install Python and its packages there")
     if isolation == "bwrap":
         return (f"bubblewrap cannot create its sandbox here ({why}): run cnngrade as root, allow unprivileged "
                 "user namespaces (e.g. sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
