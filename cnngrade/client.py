@@ -293,9 +293,11 @@ class Submission:
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per worker process, reused by later tests of the exercise.
 
-        For plain data that costs a lot to obtain and depends only on the student's code (ex7 traces a
-        512x512 forward pass once for five tests). Never store handles here: a restart clears the memo.
+        For results that cost a lot to obtain and depend only on the student's code (ex7 traces a 512x512
+        forward pass once for five tests), or an object several of them must share. A restarted worker
+        starts with an empty memo, so a handle kept here never outlives its process.
         """
+        self.ensure_loaded()  # restart a worker that died in an earlier test before reading its memo
         if key not in self._worker.memo:
             self._worker.memo[key] = compute()
         return self._worker.memo[key]
