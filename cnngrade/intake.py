@@ -64,12 +64,13 @@ def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
 
 
 def _single_folder(root: Path) -> Path:
-    """A zip of a class folder usually holds that folder: step into it."""
+    """A zip of a class folder usually holds that folder: step into it, unless it is one student's own files."""
     inside = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-    if len(inside) == 1 and inside[0].is_dir() and detect_layout(root) == "folders" and \
-            not any(inside[0].glob("*.py")) and not any(inside[0].glob("*.ipynb")):
-        return inside[0]
-    return root
+    if len(inside) != 1 or not inside[0].is_dir() or detect_layout(root) != "folders":
+        return root
+    folder = inside[0]
+    own_files = any((folder / f"{e}{suffix}").is_file() for e in EXERCISES for suffix in (".py", ".ipynb"))
+    return folder if detect_layout(folder) != "folders" or not own_files else root
 
 
 def detect_layout(root: Path) -> str:

@@ -124,6 +124,16 @@ def test_canvas_download_grouped_by_user_id(tmp_path):
     assert subs["anon_Xy12"].info["canvas_id"] == ""
 
 
+def test_a_zipped_download_is_unwrapped_unless_it_is_one_students_folder(tmp_path):
+    from cnngrade.intake import class_entries
+
+    wrapped = make_zip(tmp_path / "canvas.zip", {f"dl/smithbob_340934_1001_{EX1}.py": b"a = 1\n",
+                                                 f"dl/doejane_340935_1002_{EX1}.py": b"b = 1\n"})
+    assert [e.student for e in class_entries(wrapped, "auto", tmp_path / "s1")] == ["340934", "340935"]
+    single = make_zip(tmp_path / "one.zip", {f"alice/{EX1}.py": b"a = 1\n"})
+    assert [e.student for e in class_entries(single, "auto", tmp_path / "s2")] == ["alice"]
+
+
 def test_module_name_strips_only_canvas_resubmission_suffixes():
     assert module_name("ex1_output_size-1.py") == "ex1_output_size.py"
     assert module_name("ex4_shape_tracking-12.ipynb") == "ex4_shape_tracking.ipynb"
@@ -206,7 +216,7 @@ def test_bad_entries_are_per_student_errors_in_one_batch(tmp_path):
 
 
 def test_oversized_notebook_is_refused(tmp_path, monkeypatch):
-    import cnngrade.notebooks as notebooks
+    from cnngrade import notebooks
 
     path = tmp_path / f"{EX1}.ipynb"
     path.write_text(notebook_text(STUB.read_text()))
