@@ -79,3 +79,81 @@ def assert_equivalent(submission: Submission, model: Any, reference: torch.nn.Mo
     """Load the student's weights into the reference network, then compare outputs on ``inputs``."""
     load_student_weights(submission, model, reference, inputs[0][:1], what)
     assert_same_outputs(submission, model, reference, inputs, what=what, atol=atol, rtol=rtol)
+
+
+def _train_outputs(reference: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """The reference's train-mode output under ``seed``: the same dropout masks torch draws in the worker."""
+    reference.train()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out = reference(x)
+    reference.eval()
+    return out
+
+
+def _dropout_rate_matching(reference: torch.nn.Module, x: torch.Tensor, seed: int, got: torch.Tensor,
+                           atol: float, rtol: float) -> float | None:
+    """Which dropout rate (same places) would explain ``got``, for a more useful message; None if none does."""
+    layers = [m for m in reference.modules() if isinstance(m, torch.nn.Dropout)]
+    saved = [m.p for m in layers]
+    try:
+        for p in (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9):
+            for m in layers:
+                m.p = p
+            if torch.allclose(got, _train_outputs(reference, x, seed), atol=atol, rtol=rtol):
+                return p
+    finally:
+        for m, p in zip(layers, saved):
+            m.p = p
+    return None
+
+
+def assert_train_mode_dropout(submission: Submission, model: Any, reference: torch.nn.Module,
+                              inputs: Sequence[torch.Tensor], seeds: Sequence[int], *, what: str = "your model",
+                              atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    """In train mode under the same seeds, the student's model and the reference (with its weights) agree.
+
+    torch draws a dropout mask from the global generator when nn.Dropout or F.dropout runs, so a
+    model with dropout layers of the same rate at the same places, run under the same seed, draws
+    the same masks as the reference. ``reference`` must already hold the student's weights.
+    """
+    for x in inputs:
+        eval_out = submission.helper("forward", model, x)
+        for seed in seeds:
+            got = submission.helper("forward", model, x, train=True, seed=seed)
+            expected = _train_outputs(reference, x, seed)
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
+                raise AssertionError(f"in train mode {what} returned {show(got)}; expected a tensor of shape "
+                                     f"{tuple(expected.shape)}")
+            got = got.to(expected.dtype)
+            if torch.allclose(got, expected, atol=atol, rtol=rtol):
+                continue
+            rates = {m.p for m in reference.modules() if isinstance(m, torch.nn.Dropout)}
+            spec = ", ".join(f"{p:g}" for p in sorted(rates))
+            if isinstance(eval_out, torch.Tensor) and torch.allclose(got, eval_out.to(got.dtype), atol=atol, rtol=rtol):
+                raise AssertionError(f"in train mode {what} gives the same outputs as in eval mode: dropout (p={spec}) "
+                                     f"is missing or never active (pass self.training to F.dropout, or use nn.Dropout)")
+            rate = _dropout_rate_matching(reference, x, seed, got, atol, rtol)
+            if rate is not None:
+                raise AssertionError(f"in train mode {what} behaves like dropout with p={rate:g}; the specified rate "
+                                     f"is p={spec}")
+            raise AssertionError(
+                f"in train mode (torch seed {seed}) {what} differs from the specified network with your weights by up "
+                f"to {(got - expected).abs().max().item():.3g}: dropout is at the wrong place, has the wrong rate, or "
+                "is not torch's dropout (nn.Dropout / F.dropout before each Linear layer of the classifier)")
+
+
+def assert_train_mode_deterministic(submission: Submission, model: Any, inputs: Sequence[torch.Tensor],
+                                    seeds: Sequence[int], *, what: str = "your model",
+                                    atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """Without dropout, train-mode outputs equal eval-mode outputs whatever the seed."""
+    for x in inputs:
+        eval_out = submission.helper("forward", model, x)
+        if not isinstance(eval_out, torch.Tensor):
+            raise AssertionError(f"{what} returned {show(eval_out)} for an input of shape {tuple(x.shape)}")
+        for seed in seeds:
+            got = submission.helper("forward", model, x, train=True, seed=seed)
+            if not isinstance(got, torch.Tensor) or got.shape != eval_out.shape or \
+                    not torch.allclose(got.to(eval_out.dtype), eval_out, atol=atol, rtol=rtol):
+                raise AssertionError(f"{what} should have no dropout, yet its train-mode outputs (torch seed {seed}) "
+                                     "differ from its eval-mode outputs")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT
 from cnngrade.pipeline import grade_class
@@ -16,8 +17,12 @@ EXPECT = re.compile(r"^#\s*expect-fail:\s*(.+)$", re.M)
 
 
 def variants(exercise: str) -> list[Path]:
-    """The variant files of one exercise: good_*.py must earn every automatic point, bad_*.py must not."""
-    return sorted((SUBMISSIONS / exercise).glob("*.py"))
+    """The variant files of one exercise: good_*.py must earn every automatic point, bad_*.py must not.
+
+    Other files there (the training checks' train_good_*/train_bad_*) belong to other harnesses.
+    """
+    folder = SUBMISSIONS / exercise
+    return sorted([*folder.glob("good_*.py"), *folder.glob("bad_*.py")])
 
 
 def expected_failures(path: Path) -> set[str]:
@@ -26,8 +31,32 @@ def expected_failures(path: Path) -> set[str]:
     return {name.strip() for line in found for name in line.split(",") if name.strip()}
 
 
-def grade_variants(exercise: str, out: Path, extra: dict[str, Path] | None = None) -> dict[str, StudentReport]:
-    """Grade every variant of ``exercise`` as one class (a student per variant); reports by variant name."""
+def graders_subset(exercise: str, files: list[str], dest: Path) -> Path:
+    """A graders folder holding only ``files`` of the exercise's grader and the YAML entries of their tests.
+
+    An exercise's grader may span files owned by different checks (ex6's training threshold lives in
+    test_training.py); a harness of one check grades its variants with its own file only.
+    """
+    source = GRADERS_DIR / exercise
+    target = dest / exercise
+    target.mkdir(parents=True)
+    defined: set[str] = set()
+    for name in files:
+        text = (source / name).read_text()
+        defined |= set(re.findall(r"^def (test_\w+)\(", text, re.M))
+        (target / name).write_text(text)
+    config = yaml.safe_load((source / "grader.yaml").read_text())
+    config["tests"] = {k: v for k, v in config["tests"].items() if k.split("[")[0] in defined}
+    (target / "grader.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+def grade_variants(exercise: str, out: Path, extra: dict[str, Path] | None = None,
+                   grader_files: list[str] | None = None) -> dict[str, StudentReport]:
+    """Grade every variant of ``exercise`` as one class (a student per variant); reports by variant name.
+
+    ``grader_files``: grade with only these test files of the exercise's grader (default: all of them).
+    """
     klass = out / "class"
     for path in variants(exercise):
         student = klass / path.stem
@@ -35,7 +64,8 @@ def grade_variants(exercise: str, out: Path, extra: dict[str, Path] | None = Non
         shutil.copy(path, student / f"{exercise}.py")
         for name, source in (extra or {}).items():
             shutil.copy(source, student / name)
-    reports = grade_class(klass, out / "reports", [exercise], jobs=2, graders_dir=GRADERS_DIR)
+    graders = GRADERS_DIR if grader_files is None else graders_subset(exercise, grader_files, out / "graders")
+    reports = grade_class(klass, out / "reports", [exercise], jobs=2, graders_dir=graders)
     return {r.student: r for r in reports}
 
 

@@ -38,11 +38,6 @@ def weights_in_use_order(submission, model, x: torch.Tensor) -> list[torch.Tenso
     return [state[n] for n in names if not n.endswith("num_batches_tracked")]
 
 
-def test_variants_constant(submission):
-    got = submission.value("VARIANTS")
-    assert isinstance(got, (tuple, list)) and tuple(got) == VARIANTS, f"VARIANTS is {show(got)}; expected {VARIANTS}"
-
-
 @pytest.mark.parametrize("name", VARIANTS)
 def test_variant_architecture(submission, seed, name):
     activation, rate, _ = SPEC[name]
@@ -94,7 +89,7 @@ def test_same_seed_same_initial_weights(submission, seed):
         f"build_variant('baseline') gives the same weights for seed={first} and seed={second}"
 
 
-@pytest.mark.parametrize("name", ["resnet", "Sigmoid ", ""])
+@pytest.mark.parametrize("name", ["resnet", "Sigmoid ", ""], ids=["resnet", "near_miss", "empty"])
 def test_unknown_variant_raises(submission, name):
     try:
         got = submission.build_variant(name)
