@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SUBMISSIONS
 
 from cnngrade.check import check_folder, check_text
 from cnngrade.cli import main
 from cnngrade.config import GRADERS_DIR, load_exercise
 from cnngrade.run import public_part
-
-from conftest import SUBMISSIONS
 
 EXERCISE = "ex1_output_size"
 

@@ -109,7 +109,7 @@ def test_unknown_command_and_missing_argument(capsys):
 
 def test_the_installed_entry_point_prints_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cnngrade", "check", str(tmp_path / "missing")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 3 and proc.stdout == ""
     assert_one_line(proc.stderr, "does not exist")
 

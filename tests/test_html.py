@@ -11,15 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import SUBMISSIONS
 
-from cnngrade.cli import main
 from cnngrade import records
+from cnngrade.cli import main
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.dashboard import class_page, exercise_stats, per_test_stats
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.report.html import split_counterexample, student_page
-
-from conftest import SUBMISSIONS
 
 SCRIPT = "<script>alert('owned')</script>"
 EXERCISES = ["ex1_output_size", "ex3_receptive_fields"]
@@ -135,14 +134,14 @@ def chromium_render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
     proc = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr",
          "--v=0", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
     return proc.stdout, console
 
 
 def visible_text(dom: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", dom, flags=re.S)))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", dom, flags=re.DOTALL)))
 
 
 @needs_chromium

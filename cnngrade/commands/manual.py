@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "free-text question with the answer, the rubric and an empty points column. "
                        "import FILE --out DIR: merge the filled-in points into every report.json, results.json "
                        "and the class gradebooks in DIR. Rows with empty points stay pending.")
-    p.add_argument("action", choices=["export", "import"])
+    p.add_argument("action", choices=["export", "import"],
+                   help="export: write the answers to review; import: merge the reviewed points")
     p.add_argument("path", type=Path, metavar="DIR|FILE", help="export: the report folder; import: the filled CSV")
     p.add_argument("--out", "-o", type=Path, metavar="DIR", help="import: the report folder to update")
     p.add_argument("--file", type=Path, metavar="FILE", help=f"export: where to write (default: DIR/{DEFAULT_FILE})")

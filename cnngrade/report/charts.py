@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
+
+
+def _svg_open(width: int, height: int, title: str) -> str:
+    """An inline SVG element with an accessible title (shown as a tooltip too)."""
+    return (f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>')
 
 
 def _num(value: float) -> str:
@@ -24,8 +30,7 @@ def histogram(values: Sequence[float], *, bins: int = 10, lo: float = 0.0, hi: f
     left, bottom, right, head = 36, 34, 10, 10
     plot_w, plot_h = width - left - right, height - bottom - head
     bar_w = plot_w / bins
-    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}: number of students per bin</title>']
+    parts = [_svg_open(width, height, f"{label}: number of students per bin")]
     for tick in _ticks(top):
         y = head + plot_h - plot_h * tick / top
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{_num(y)}" y2="{_num(y)}" class="grid"/>'
@@ -70,9 +75,7 @@ def line_chart(series: dict[str, Sequence[float]], *, title: str, y_label: str =
         x = left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
         return f"{x:.1f},{head + plot_h - plot_h * (v - y_lo) / (y_hi - y_lo):.1f}"
 
-    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
-             f'<text x="{left}" y="14" class="chart-title">{escape(title)}</text>']
+    parts = [_svg_open(width, height, title), f'<text x="{left}" y="14" class="chart-title">{escape(title)}</text>']
     for frac in (0.0, 0.5, 1.0):
         v = y_lo + frac * (y_hi - y_lo)
         y = head + plot_h - plot_h * frac
@@ -108,9 +111,7 @@ def threshold_bar(value: float, threshold: float, *, label: str = "accuracy", wi
     colour = PALETTE[2] if reached else PALETTE[1]
     tx = left + span * threshold / top
     verdict = "reaches" if reached else "is below"
-    return (f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)} {value:.4g} {verdict} the threshold '
-            f'{threshold:.4g}</title>'
+    return (_svg_open(width, height, f"{label} {value:.4g} {verdict} the threshold {threshold:.4g}") +
             f'<rect x="{left}" y="18" width="{span}" height="16" class="track"/>'
             f'<rect x="{left}" y="18" width="{span * value / top:.1f}" height="16" fill="{colour}"/>'
             f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="12" y2="40" class="threshold"/>'

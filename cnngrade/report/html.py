@@ -21,9 +21,9 @@ from cnngrade.records import ExerciseResult, StudentReport, TestResult
 from cnngrade.report import charts
 from cnngrade.report.page import badge, first_line, meta_line, page, png_data_uri, points, pre
 
-FALSIFYING = re.compile(r"^(Falsifying example|Falsifying explicit example)", re.M)
+FALSIFYING = re.compile(r"^(Falsifying example|Falsifying explicit example)", re.MULTILINE)
 # Hypothesis names the fixture object in its counterexample; that line says nothing to a student.
-SUBMISSION_ARG = re.compile(r"^\s*submission=<[^>\n]*>,?\n", re.M)
+SUBMISSION_ARG = re.compile(r"^\s*submission=<[^>\n]*>,?\n", re.MULTILINE)
 HIDDEN_KEYS = {"figure_png", "accuracy", "threshold"}
 
 
