@@ -180,15 +180,31 @@ def _image_info(image: Any) -> dict:
     return {"shape": list(getattr(arr, "shape", ())), "cmap": getattr(cmap, "name", None)}
 
 
+def _color(artist: Any) -> str | None:
+    from matplotlib.colors import to_hex
+
+    try:
+        return to_hex(artist.get_color())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _legend_colors(legend: Any) -> list:
+    # A legend built from (handles, labels) leaves the lines unlabelled; its proxies keep their colours.
+    handles = getattr(legend, "legend_handles", None) or getattr(legend, "legendHandles", [])
+    return [_color(h) for h in handles]
+
+
 def _axes_info(ax: Any) -> dict:
     legend = ax.get_legend()
     return {
         "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
         "lines": [{"label": _label(line), "n": len(line.get_xdata()), "x": _floats(line.get_xdata()),
-                   "y": _floats(line.get_ydata())} for line in ax.get_lines()],
+                   "y": _floats(line.get_ydata()), "color": _color(line)} for line in ax.get_lines()],
         "images": [_image_info(im) for im in ax.get_images()],
         "collections": [type(c).__name__ for c in ax.collections],
         "legend": None if legend is None else [t.get_text() for t in legend.get_texts()],
+        "legend_colors": None if legend is None else _legend_colors(legend),
         "visible": bool(ax.get_visible()),
         "axis_on": bool(ax.axison),
     }
@@ -196,8 +212,8 @@ def _axes_info(ax: Any) -> dict:
 
 @helper
 def figure_info(fig: Any) -> dict:
-    """What a figure shows: per axes its title, axis labels, lines (label and data), images (shape, colormap),
-    other collections and legend entries; plus the figure's suptitle and legends."""
+    """What a figure shows: per axes its title, axis labels, lines (label, data, colour), images (shape, colormap),
+    other collections and legend entries (texts and colours); plus the figure's suptitle and legends."""
     fig = _figure(fig)
     suptitle = getattr(fig, "_suptitle", None)
     return {
