@@ -1,0 +1,33 @@
+# expect-fail: test_count_params_random
+# Counts the state_dict, which also holds BatchNorm's running statistics (buffers, not parameters).
+import torch
+from torch import nn
+
+
+def build_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d((1, 1)),
+    )
+
+
+def trace_shapes(model, x):
+    shapes = []
+    leaves = [m for m in model.modules() if not any(m.children())]
+    handles = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def count_params(model):
+    return sum(t.numel() for t in model.state_dict().values())
+
+
+ANSWERS = {"total_params": 23584, "final_shape": (4, 64, 1, 1)}
