@@ -6,6 +6,7 @@ files of a student bundle, with or without the hidden tests in them. No GPU, no 
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from cnngrade.collect import collect_student
@@ -36,15 +37,16 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
     known = available_exercises(graders_dir)
     if not known:
         raise UsageError(f"no public tests found in {graders_dir}; reinstall the student bundle")
-    sub = collect_student(path, exercises or known)
-    chosen = exercises or [e for e in known if e in sub.modules or e in sub.problems]
-    if not chosen:
-        raise InputError(f"no exercise file in {path.resolve()}: expected files named like "
-                         f"{known[0]}.py (cd into your exercise folder, or give its path)")
-    configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
-    isolation = isolation or best_isolation()
-    report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
-                           profile={**default_profile(isolation), "tests": "public only"}, public_only=True)
+    with tempfile.TemporaryDirectory(prefix="cnngrade-check-") as staging:   # notebooks become .py here
+        sub = collect_student(path, exercises or known, staging=Path(staging))
+        chosen = exercises or [e for e in known if e in sub.modules or e in sub.problems]
+        if not chosen:
+            raise InputError(f"no exercise file in {path.resolve()}: expected files named like "
+                             f"{known[0]}.py or .ipynb (cd into your exercise folder, or give its path)")
+        configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
+        isolation = isolation or best_isolation()
+        report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
+                               profile={**default_profile(isolation), "tests": "public only"}, public_only=True)
     report.student = str(path.resolve())
     return report
 
@@ -69,14 +71,20 @@ def _short(exercise: str) -> str:
     return exercise.split("_")[0]
 
 
+def counterexample_line(example: str) -> str:
+    """'Falsifying example: test_x(\n    size=1,\n    seed=0,\n)\nDraw 1: 3' -> 'size=1, seed=0; Draw 1: 3'."""
+    inner = example.splitlines()
+    end = next((i for i, ln in enumerate(inner) if ln.strip() == ")"), len(inner))
+    args = " ".join(ln.strip() for ln in inner[1:end]).rstrip(",") if end > 1 else inner[0]
+    extra = [ln.strip() for ln in inner[end + 1:] if ln.strip()]
+    return "; ".join([args, *extra])
+
+
 def _message_lines(text: str) -> list[str]:
     message, example = split_counterexample(text)
     lines = [ln for ln in message.splitlines() if ln.strip()]
-    if example:
-        inner = example.splitlines()
-        # "Falsifying example: test_x(\n    size=1,\n)": the argument lines are what a student needs.
-        args = [ln.strip() for ln in inner[1:-1]] if len(inner) > 2 else inner
-        lines += ["smallest failing input found: " + " ".join(args).rstrip(",")]
+    if example and not message.startswith("Not implemented yet"):   # any input fails a stub
+        lines.append("smallest failing input found: " + counterexample_line(example))
     lines = [ln.rstrip() for ln in lines]
     if len(lines) > MESSAGE_LINES:
         lines = lines[:MESSAGE_LINES] + ["... (the whole message: run with --full)"]
@@ -93,7 +101,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 def check_text(report: StudentReport, *, full: bool = False) -> str:
     """The terminal report: a table of every public test, then what to fix with the first lines of each message."""
     rows = [["exercise", "test", "status", "points"]]
-    failing: dict[tuple[str, str, str], list[str]] = {}   # tests failing with the same message are told once
+    failing: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}   # tests failing with the same message are told once
     manual: list[str] = []
     for ex in report.exercises.values():
         for t in ex.tests:
@@ -104,11 +112,12 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
             rows.append([_short(ex.exercise), t.name, STATUS_WORDS.get(t.status, t.status),
                          f"{t.score:g}/{t.max_score:g}"])
             if t.status != "passed":
-                failing.setdefault((_short(ex.exercise), t.status, t.output), []).append(t.name)
+                body = tuple(t.output.strip().splitlines() if full else _message_lines(t.output))
+                failing.setdefault((_short(ex.exercise), t.status, body), []).append(t.name)
     fixes: list[str] = []
-    for (exercise, status, output), names in failing.items():
-        body = output.strip().splitlines() if full else _message_lines(output)
-        fixes.append(f"\n{exercise} {', '.join(names)}  [{STATUS_WORDS.get(status, status)}]")
+    for (exercise, status, body), names in failing.items():
+        which = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} and {len(names) - 2} more tests"
+        fixes.append(f"\n{exercise} {which}  [{STATUS_WORDS.get(status, status)}]")
         fixes += [f"    {ln}" for ln in body or ["(no message)"]]
     lines = [f"cnngrade check: the public tests on {report.student}", ""]
     lines += _table(rows) if len(rows) > 1 else ["(these exercises have no public tests)"]

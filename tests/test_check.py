@@ -9,9 +9,9 @@ import pytest
 import yaml
 from conftest import SUBMISSIONS
 
-from cnngrade.check import check_folder, check_text
+from cnngrade.check import check_folder, check_text, counterexample_line
 from cnngrade.cli import main
-from cnngrade.config import GRADERS_DIR, load_exercise
+from cnngrade.config import load_exercise
 from cnngrade.run import public_part
 
 EXERCISE = "ex1_output_size"
@@ -56,25 +56,36 @@ def test_hidden_tests_in_the_file_do_not_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_check_from_a_bundle_without_hidden_tests(tmp_path, capsys):
-    """The student bundle may ship grader.yaml with the public tests only; check needs nothing more."""
-    bundle = tmp_path / "bundle"
-    shutil.copytree(GRADERS_DIR / EXERCISE, bundle / EXERCISE)
+def test_check_from_the_student_bundle(tmp_path, capsys):
+    """The public tests of `cnngrade release` are all check needs; hidden tests are nowhere in them."""
+    from cnngrade.release import ROOT, bundle_files
+
+    prefix = f"{ROOT}/public_tests/{EXERCISE}/"
+    for name, text in bundle_files().items():
+        if name.startswith(prefix):
+            (tmp_path / "public_tests" / EXERCISE).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "public_tests" / EXERCISE / name[len(prefix):]).write_text(text)
+    bundle = tmp_path / "public_tests"
     settings = yaml.safe_load((bundle / EXERCISE / "grader.yaml").read_text())
-    settings["tests"] = {k: v for k, v in settings["tests"].items() if v.get("visibility") == "public"}
-    (bundle / EXERCISE / "grader.yaml").write_text(yaml.safe_dump(settings))
+    public = [t.name for t in load_exercise(EXERCISE).tests if t.visibility == "public"]
+    assert list(settings["tests"]) == public
     folder = student_folder(tmp_path, "bad_round_up")
 
     assert main(["check", str(folder), "--graders", str(bundle)]) == 1
     out = capsys.readouterr().out
     table = out[: out.index("What to fix")]
-    public = list(settings["tests"])
     assert [name for name in public if name in table] == public
     assert "test_invalid_arguments_raise" not in out      # hidden in the real grader
     fixes = out[out.index("What to fix"):]
     assert "ex1 test_matches_conv2d  [FAILED]" in fixes
     assert "smallest failing input found: size=" in fixes
     assert "public test(s) to fix" in out
+
+
+def test_counterexample_line():
+    example = "Falsifying example: test_x(\n    mode='RGB',\n    seed=0,\n)\nDraw 1 (format): 'PNG'"
+    assert counterexample_line(example) == "mode='RGB', seed=0; Draw 1 (format): 'PNG'"
+    assert counterexample_line("Falsifying example: test_x(size=1)") == "Falsifying example: test_x(size=1)"
 
 
 def test_check_text_lists_every_failure_and_pending_text(tmp_path):
