@@ -106,6 +106,17 @@ def test_a_missing_file_is_said_once(klass):
     assert f"ex1_output_size · all {len(ex1.tests)} tests" in html
 
 
+def test_reviewed_free_text_shows_its_points_and_comment(klass):
+    item = klass[0].exercises["ex3_receptive_fields"].tests[-1]
+    item.status, item.score = "failed", 1.0
+    item.output, item.metrics = "Reviewed by course staff: 1 of 2 point(s). Say why <max> differs.", {"reviewed": True}
+    html = student_page(klass[0])
+    section = html[html.index("Free-text answers"):]
+    assert "1 / 2 point(s)" in section and "Say why &lt;max&gt; differs." in section
+    table = html[html.index('id="ex3_receptive_fields"'):html.index("Free-text answers")]
+    assert "AVG_VS_MAX" not in table
+
+
 def test_a_broken_figure_is_not_embedded(klass):
     test = klass[0].exercises["ex1_output_size"].tests[0]
     test.metrics = {"figure_png": base64.b64encode(b"GIF89a not a png").decode()}

@@ -7,6 +7,7 @@ import statistics
 from html import escape
 from urllib.parse import quote
 
+from cnngrade.manual import is_manual
 from cnngrade.records import StudentReport
 from cnngrade.report import charts
 from cnngrade.report.html import anchor
@@ -61,7 +62,7 @@ def per_test_stats(reports: list[StudentReport], exercises: list[str]) -> list[T
     for r in reports:
         for e in exercises:
             for t in r.exercises[e].tests if e in r.exercises else []:
-                if t.status in ("manual", "missing"):
+                if is_manual(t) or t.status == "missing":
                     continue
                 s = table.setdefault((e, t.name), TestRate(e, t.name, 0, 0, t.max_score))
                 s.attempted += 1

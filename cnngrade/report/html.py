@@ -17,6 +17,7 @@ import re
 from html import escape
 from typing import Any
 
+from cnngrade.manual import is_manual
 from cnngrade.records import ExerciseResult, StudentReport, TestResult
 from cnngrade.report import charts
 from cnngrade.report.page import badge, first_line, meta_line, page, png_data_uri, points, pre
@@ -97,14 +98,14 @@ def _message(test: TestResult) -> str:
 
 
 def _test_rows(ex: ExerciseResult) -> str:
-    auto = [t for t in ex.tests if t.status != "manual"]
+    auto = [t for t in ex.tests if not is_manual(t)]
     if _same_failure(auto):
         lost = sum(t.max_score for t in auto)
         return (f"<p>{badge(auto[0].status)} All {len(auto)} tests of this exercise score 0 ({lost:g} points), "
                 f"for one reason:</p>{_message(auto[0])}")
     rows = []
     for t in ex.tests:
-        if t.status == "manual":
+        if is_manual(t):
             continue
         hidden = ' <span class="tag">hidden test</span>' if t.visibility == "hidden" else ""
         rows.append(f'<tr id="{anchor(ex.exercise, t.name)}"><td>{badge(t.status)}</td>'
@@ -120,15 +121,17 @@ def _test_rows(ex: ExerciseResult) -> str:
 
 
 def _manual_items(ex: ExerciseResult) -> str:
-    items = [t for t in ex.tests if t.status == "manual"]
+    items = [t for t in ex.tests if is_manual(t)]
     if not items:
         return ""
     out = ['<h3>Free-text answers <span class="muted small">(read and marked by course staff)</span></h3>']
     for t in items:
         answer = (f'<div class="answer">{escape(t.answer)}</div>' if t.answer
                   else '<p class="muted">(no answer)</p>')
-        out.append(f'<div id="{anchor(ex.exercise, t.name)}"><p>{badge("manual")} <code>{escape(t.name)}</code> '
-                   f'<span class="muted">{t.max_score:g} point(s) pending</span></p>{answer}'
+        marks = (f"{t.max_score:g} point(s) pending" if t.status == "manual"
+                 else f"{points(t.score, t.max_score)} point(s)")
+        out.append(f'<div id="{anchor(ex.exercise, t.name)}"><p>{badge(t.status)} <code>{escape(t.name)}</code> '
+                   f'<span class="muted">{marks}</span></p>{answer}'
                    f'<p class="small muted">{escape(t.output)}</p></div>')
     return "".join(out)
 
@@ -159,7 +162,7 @@ def fix_list(report: StudentReport) -> str:
         return '<p class="callout good">Every automatic test passed. Nothing to fix.</p>'
     items = []
     for (exercise, status, line), tests in groups.items():
-        auto = [t for t in report.exercises[exercise].tests if t.status != "manual"]
+        auto = [t for t in report.exercises[exercise].tests if not is_manual(t)]
         everything = len(tests) == len(auto) and _same_failure(auto)
         target = anchor(exercise) if everything else anchor(exercise, tests[0].name)
         if everything:
