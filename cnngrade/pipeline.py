@@ -130,9 +130,9 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     student finishes (both from the calling thread), e.g. to show progress. ``resume``: students whose
     report.json in ``out_dir`` is complete are not graded again; the gradebook is rebuilt from every report.
     """
+    check_isolation(isolation)  # before any work: a missing sandbox must stop the batch, not zero every student
     configs = {e: load_exercise(e, graders_dir) for e in exercises}
     check_graders(list(configs.values()), graders_dir)
-    check_isolation(isolation)  # before any work: a missing sandbox must stop the batch, not zero every student
     # Unpacked archives and converted notebooks live here until grading ends (removed on error too, at exit).
     staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
     students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))

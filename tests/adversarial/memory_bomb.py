@@ -1,0 +1,5 @@
+# expect: zero
+"""Hoards memory without end while being imported, a gibibyte at a time."""
+hoard = []
+while True:
+    hoard.append(bytes(1 << 30))

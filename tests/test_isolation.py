@@ -1,0 +1,151 @@
+"""Isolation modes, fail-closed start, what the sandbox shows the worker, resuming a batch, regrading twice."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cnngrade import cli, sandbox
+from cnngrade.client import Submission, Worker
+from cnngrade.config import PROJECT_ROOT
+from cnngrade.errors import ExitCode, IsolationUnavailable
+from cnngrade.pipeline import grade_class
+
+EXERCISE = "ex1_output_size"
+
+PROBE = '''
+import os
+
+
+def look():
+    """What the sandbox shows: the uid, the visible top-level folders, whether the checkout is there."""
+    return {"uid": os.getuid(), "root": sorted(os.listdir("/")), "checkout": os.path.exists(%(project)r),
+            "tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd(), "env": sorted(os.environ)}
+
+
+def write(path):
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+        return "written"
+    except OSError as exc:
+        return type(exc).__name__
+'''
+
+
+@pytest.fixture
+def probe_dir(tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "probe_mod.py").write_text(PROBE % {"project": str(PROJECT_ROOT)})
+    return folder
+
+
+def test_bwrap_worker_sees_only_its_own_world(probe_dir):
+    worker = Worker(probe_dir, "probe_mod", call_timeout=30)
+    sub = Submission(worker)
+    try:
+        seen = sub.look()
+        writes = {p: sub.write(p) for p in ("/submission/probe_mod.py", "/usr/evil", "/tmp/scratch",
+                                              str(PROJECT_ROOT / "evil"))}
+    finally:
+        worker.close()
+    assert seen["checkout"] is False and seen["cwd"] == "/tmp" and seen["tmp"] == []
+    assert "work" not in seen["root"] and "etc" not in seen["root"] and "home" not in seen["root"]
+    assert set(seen["env"]) - {"PWD"} == set(sandbox.worker_env("/tmp", sandbox.Limits()))  # bwrap sets PWD
+    if os.getuid() == 0:
+        assert seen["uid"] >= sandbox.UID_BASE
+    # Read-only everywhere but the private /tmp; the checkout does not exist in there at all.
+    assert writes["/tmp/scratch"] == "written"
+    assert writes["/submission/probe_mod.py"] in ("OSError", "PermissionError")
+    assert writes["/usr/evil"] in ("OSError", "PermissionError")
+    assert writes[str(PROJECT_ROOT / "evil")] == "FileNotFoundError"
+    assert not (PROJECT_ROOT / "evil").exists()
+
+
+def test_gpu_nodes_only_with_the_gpu_flag(tmp_path):
+    plain = sandbox.worker_command(tmp_path, "m", 3, 4, str(tmp_path))
+    gpu = sandbox.worker_command(tmp_path, "m", 3, 4, str(tmp_path), gpu=True)
+    assert not any(a.startswith("/dev/nvidia") for a in plain.argv)
+    nodes = sorted(str(p) for p in Path("/dev").glob("nvidia*"))
+    assert [a for a in gpu.argv if a.startswith("/dev/nvidia")] == [n for n in nodes for _ in (0, 1)]
+
+
+def test_missing_bubblewrap_refuses_to_grade_in_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "class" / "s").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "solutions" / f"{EXERCISE}.py", tmp_path / "class" / "s")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))   # no bwrap to be found
+    code = cli.main(["grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--exercises", EXERCISE])
+    err = capsys.readouterr().err.strip()
+    assert code == ExitCode.ISOLATION_UNAVAILABLE
+    assert err.startswith("cnngrade: error: bubblewrap") and "\n" not in err and "apt-get install bubblewrap" in err
+    assert not (tmp_path / "out" / "s").exists()
+
+
+def test_rlimits_mode_runs_unprivileged_or_refuses_in_one_line(probe_dir):
+    try:
+        sandbox.check_isolation("rlimits")
+    except IsolationUnavailable as exc:
+        # As root with Python under a folder other users cannot enter (this machine): refused, and why.
+        assert os.getuid() == 0 and "\n" not in str(exc) and "--isolation bwrap" in str(exc)
+        return
+    worker = Worker(probe_dir, "probe_mod", isolation="rlimits", call_timeout=30)
+    try:
+        seen = Submission(worker).look()
+    finally:
+        worker.close()
+    assert os.getuid() != 0 or seen["uid"] >= sandbox.UID_BASE
+    assert sandbox.isolation_warning("rlimits")
+
+
+def _class(root: Path) -> Path:
+    klass = root / "class"
+    for student, source in (("a_solution", PROJECT_ROOT / "solutions"), ("b_stub", PROJECT_ROOT / "exercises")):
+        (klass / student).mkdir(parents=True)
+        shutil.copy(source / f"{EXERCISE}.py", klass / student)
+    (klass / "c_broken").mkdir()
+    (klass / "c_broken" / f"{EXERCISE}.py").write_text("def conv_output_size(:\n")
+    return klass
+
+
+def _without_timing(report: dict) -> dict:
+    report = json.loads(json.dumps(report))
+    report.pop("started_at"), report.pop("duration_s")
+    for ex in report["exercises"].values():
+        for test in ex["tests"]:
+            test.pop("duration")
+    return report
+
+
+@pytest.mark.slow
+def test_regrading_is_identical_and_resume_keeps_finished_reports(tmp_path):
+    klass = _class(tmp_path)
+    first = {r.student: r.to_dict() for r in grade_class(klass, tmp_path / "one", [EXERCISE], jobs=2)}
+    second = {r.student: r.to_dict() for r in grade_class(klass, tmp_path / "two", [EXERCISE], jobs=2)}
+    assert first["a_solution"]["total"]["score"] == first["a_solution"]["total"]["max_score"] > 0
+    for student in first:
+        assert _without_timing(first[student]) == _without_timing(second[student]), student
+
+    # A batch killed mid-way: one report never written, one cut short (as a non-atomic writer would leave it),
+    # one complete (tagged, so we can tell it was kept rather than graded again).
+    out = tmp_path / "two"
+    (out / "b_stub" / "report.json").unlink()
+    broken = out / "c_broken" / "report.json"
+    broken.write_text(broken.read_text()[:200])
+    kept = json.loads((out / "a_solution" / "report.json").read_text())
+    kept["duration_s"] = 12345.0
+    (out / "a_solution" / "report.json").write_text(json.dumps(kept))
+    (out / "gradebook.csv").unlink()
+
+    resumed = {r.student: r.to_dict() for r in grade_class(klass, out, [EXERCISE], jobs=2, resume=True)}
+    assert resumed["a_solution"]["duration_s"] == 12345.0
+    for student in ("b_stub", "c_broken"):
+        on_disk = json.loads((out / student / "report.json").read_text())
+        assert _without_timing(on_disk) == _without_timing(first[student]), student
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["a_solution", "b_stub", "c_broken"]
