@@ -12,6 +12,7 @@ from pathlib import Path
 from cnngrade.collect import collect_student
 from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
 from cnngrade.errors import InputError, IsolationUnavailable, UsageError
+from cnngrade.profiles import select_profile
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.html import split_counterexample
 from cnngrade.run import public_part
@@ -28,7 +29,7 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
 
     ``isolation`` None: the strongest that works on this machine (see ``best_isolation``).
     """
-    from cnngrade.pipeline import default_profile, grade_student
+    from cnngrade.pipeline import grade_student
 
     if not path.exists():
         raise InputError(f"{path} does not exist")
@@ -45,8 +46,10 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
                              f"{known[0]}.py or .ipynb (cd into your exercise folder, or give its path)")
         configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
         isolation = isolation or best_isolation()
+        # Always the cpu profile: a student's machine may have a GPU but no CIFAR-10, and check needs neither.
+        profile = {**select_profile("cpu", None, isolation), "tests": "public only"}
         report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
-                               profile={**default_profile(isolation), "tests": "public only"}, public_only=True)
+                               profile=profile, public_only=True)
     report.student = str(path.resolve())
     return report
 

@@ -52,6 +52,7 @@ def test_hidden_tests_in_the_file_do_not_run(tmp_path):
     report = check_folder(student_folder(tmp_path, "good_loop"), graders_dir=tmp_path / "graders")
     tests = report.exercises[EXERCISE].tests
     assert [(t.name, t.status) for t in tests] == [("test_public", "passed")]
+    assert report.profile["name"] == "cpu"   # even where CUDA works: check needs no GPU and no CIFAR-10
     assert not marker.exists()
 
 
