@@ -119,6 +119,14 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
     """
     for x in inputs:
         eval_out = submission.helper("forward", model, x)
+        reference.eval()
+        with torch.no_grad():
+            eval_expected = reference(x)
+        # Masks are compared through the reference network, which only works once the eval-mode network matches.
+        if not (isinstance(eval_out, torch.Tensor) and eval_out.shape == eval_expected.shape
+                and torch.allclose(eval_out.to(eval_expected.dtype), eval_expected, atol=atol, rtol=rtol)):
+            raise AssertionError(f"{what} does not compute the specified network in eval mode yet (see the "
+                                 "architecture check), so its dropout cannot be checked")
         for seed in seeds:
             got = submission.helper("forward", model, x, train=True, seed=seed)
             expected = _train_outputs(reference, x, seed)
