@@ -106,6 +106,14 @@ def test_a_missing_file_is_said_once(klass):
     assert f"ex1_output_size · all {len(ex1.tests)} tests" in html
 
 
+def test_lms_details_notes_and_isolation_warning_are_shown(klass):
+    klass[0].info, klass[0].notes = {"name": "Alice <A>"}, ["both .py and .ipynb handed in"]
+    klass[0].warning = "isolation rlimits only: weaker than bubblewrap"
+    page = student_page(klass[0])
+    assert "Alice &lt;A&gt;" in page and "both .py and .ipynb handed in" in page and klass[0].warning in page
+    assert class_page(klass, EXERCISES).count(klass[0].warning) == 1
+
+
 def test_reviewed_free_text_shows_its_points_and_comment(klass):
     item = klass[0].exercises["ex3_receptive_fields"].tests[-1]
     item.status, item.score = "failed", 1.0

@@ -161,7 +161,7 @@ def class_page(reports: list[StudentReport], exercises: list[str]) -> str:
     summary = (f"{n} student(s); median {statistics.median(totals):.0f}%, mean {statistics.fmean(totals):.0f}% "
                f"of the automatic points" if totals else "no students")
     pending = sum(r.total["manual_pending"] for r in reports)
-    warnings = sorted({w for r in reports if (w := getattr(r, "warning", ""))})
+    warnings = sorted({r.warning for r in reports if r.warning})
     review = "".join(f'<p class="callout">{escape(w)}</p>' for w in warnings)
     review += (f'<p class="small">{pending:g} point(s) of free-text answers await review '
               f"(<code>cnngrade manual export</code>).</p>" if pending else "")

@@ -184,10 +184,8 @@ def student_page(report: StudentReport) -> str:
     pending = (f'<div>{total["manual_pending"]:g} more point(s) await review of your free-text answers.</div>'
                if total["manual_pending"] else "")
     problem = f'<p class="callout">{escape(report.error)}</p>' if report.error else ""
-    # Records grow fields as the pipeline grows (LMS details, intake notes, isolation warnings).
-    warning = getattr(report, "warning", "")
-    problem += f'<p class="callout">{escape(warning)}</p>' if warning else ""
-    problem += "".join(f'<p class="small muted">Note: {escape(n)}</p>' for n in getattr(report, "notes", []))
+    problem += f'<p class="callout">{escape(report.warning)}</p>' if report.warning else ""
+    problem += "".join(f'<p class="small muted">Note: {escape(n)}</p>' for n in report.notes)
     grader = (f'<p class="callout">cnngrade itself failed on {report.grader_errors} test(s); those are not your '
               f"fault and course staff will look at them.</p>" if report.grader_errors else "")
     header = (f'<header class="card"><div class="muted small">cnngrade feedback</div>'
@@ -195,7 +193,7 @@ def student_page(report: StudentReport) -> str:
               f'<div><span class="big">{total["score"]:g}</span> <span class="muted">of {auto_max:g} automatic '
               f"points ({total['max_score']:g} in all)</span></div>{pending}"
               + meta_line({**{f"profile {k}": v for k, v in report.profile.items()},
-                           **dict(getattr(report, "info", {})), "cnngrade": report.version, "graded": report.started_at,
+                           **report.info, "cnngrade": report.version, "graded": report.started_at,
                            "took": f"{report.duration_s:g} s"}) + f"{problem}{grader}</header>")
     fix = f"<section><h2>What to fix</h2>{fix_list(report)}</section>"
     body = header + fix + "".join(_exercise_section(ex) for ex in report.exercises.values())
