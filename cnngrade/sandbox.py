@@ -158,7 +158,9 @@ def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, ui
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # /dev/shm: a private, capped tmpfs writable by the sandbox uid (torch's DataLoader workers share tensors there).
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     if gpu:
         for node in sorted(glob.glob("/dev/nvidia*")):
             argv += ["--dev-bind", node, node]

@@ -23,7 +23,10 @@ import os
 def look():
     """What the sandbox shows: the uid, the visible top-level folders, whether the checkout is there."""
     return {"uid": os.getuid(), "root": sorted(os.listdir("/")), "checkout": os.path.exists(%(project)r),
-            "tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd(), "env": sorted(os.environ)}
+            "tmp": sorted(os.listdir("/tmp")), "cwd": os.getcwd(), "env": sorted(os.environ),
+            "status": dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
+                           if line.startswith(("Seccomp:", "NoNewPrivs:", "CapEff:", "CapBnd:"))),
+            "shm": os.access("/dev/shm", os.W_OK)}
 
 
 def write(path):
@@ -58,6 +61,10 @@ def test_bwrap_worker_sees_only_its_own_world(probe_dir):
     assert set(seen["env"]) - {"PWD"} == set(sandbox.worker_env("/tmp", sandbox.Limits()))  # bwrap sets PWD
     if os.getuid() == 0:
         assert seen["uid"] >= sandbox.UID_BASE
+    # No capabilities, no way to regain privileges, the seccomp filter on (mode 2), a writable /dev/shm.
+    assert seen["status"]["CapEff"].strip("0\t ") == "" and seen["status"]["CapBnd"].strip("0\t ") == ""
+    assert seen["status"]["NoNewPrivs"].strip() == "1" and seen["status"]["Seccomp"].strip() == "2"
+    assert seen["shm"] is True
     # Read-only everywhere but the private /tmp; the checkout does not exist in there at all.
     assert writes["/tmp/scratch"] == "written"
     assert writes["/submission/probe_mod.py"] in ("OSError", "PermissionError")
