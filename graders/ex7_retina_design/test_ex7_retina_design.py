@@ -93,7 +93,7 @@ def test_features_and_classifier(submission):
     logits = batch_logits(submission)
     expect_shape(out, (1, 5), "model.classifier(model.features(x)) for one image")
     assert isinstance(logits, torch.Tensor) and logits.shape[0] == 2 and torch.allclose(
-        out, logits[:1], rtol=1e-3, atol=1e-4), \
+        out.double(), logits[:1].double(), rtol=1e-3, atol=1e-4), \
         "model(x) differs from model.classifier(model.features(x)): the model must run .features, then .classifier"
 
 
