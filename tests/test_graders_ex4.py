@@ -17,3 +17,20 @@ def reports(tmp_path_factory):
 @pytest.mark.parametrize("path", variants(EXERCISE), ids=lambda p: p.stem)
 def test_variant(reports, path):
     assert_verdict(reports[path.stem], EXERCISE, path)
+
+
+def test_torch_size_crosses_as_tuple():
+    """A shape returned as torch.Size (what tensor.shape is) must reach the grader as data, not as a handle."""
+    import torch
+
+    from cnngrade.worker import codec
+
+    def no_objects(obj):
+        raise AssertionError(f"{type(obj).__name__} would have stayed in the worker")
+
+    enc = codec.Encoder(no_objects)
+    tree = enc.encode([torch.zeros(2, 3).shape, torch.Size([])])
+    frame = codec.pack({"value": tree}, enc.blobs)
+    header = codec.parse_header(frame[codec.HEADER.size:])
+    decoded = codec.Decoder([], no_objects).decode(header["value"])
+    assert decoded == [(2, 3), ()] and all(type(s) is tuple for s in decoded)
