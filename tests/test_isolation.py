@@ -110,6 +110,21 @@ def test_rlimits_mode_runs_unprivileged_or_refuses_in_one_line(probe_dir):
     assert sandbox.isolation_warning("rlimits")
 
 
+def test_rlimits_is_loud(tmp_path, capsys):
+    (tmp_path / "class" / "s").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "solutions" / f"{EXERCISE}.py", tmp_path / "class" / "s")
+    code = cli.main(["grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--exercises", EXERCISE,
+                     "--isolation", "rlimits", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == f"cnngrade: warning: {sandbox.isolation_warning('rlimits')}"
+    if code == ExitCode.ISOLATION_UNAVAILABLE:   # see test_rlimits_mode_runs_unprivileged_or_refuses_in_one_line
+        assert len(err) == 2 and err[1].startswith("cnngrade: error: with --isolation rlimits")
+        return
+    assert code == ExitCode.OK
+    report = json.loads((tmp_path / "out" / "s" / "report.json").read_text())
+    assert report["profile"]["isolation"] == "rlimits" and report["warning"] == sandbox.isolation_warning("rlimits")
+
+
 def _class(root: Path) -> Path:
     klass = root / "class"
     for student, source in (("a_solution", PROJECT_ROOT / "solutions"), ("b_stub", PROJECT_ROOT / "exercises")):
