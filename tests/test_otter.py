@@ -19,8 +19,7 @@ from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
 
 pytest.importorskip("otter", reason="otter-grader is an optional extra: pip install 'cnngrade[otter]'")
 
-# The contract's ex4 grader had not landed when this test was written; ex5 stands in for it.
-EXERCISES = ["ex1_output_size", "ex5_alexnet_analysis"]
+EXERCISES = ["ex1_output_size", "ex4_shape_tracking"]
 CASE = re.compile(r"^\s*(?P<question>\S+) - (?P<number>\d+) result:\n\s*(?P<mark>✅|❌)", re.MULTILINE)
 
 
