@@ -5,6 +5,7 @@ import dataclasses
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 CHUNK = 1 << 16
@@ -70,7 +71,8 @@ def safe_extract(archive: Path, target: Path, limits: ArchiveLimits = ArchiveLim
     except ArchiveError:
         _clear(target)
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+    # zlib.error: a damaged member; RuntimeError: an encrypted one; NotImplementedError: an unknown compression.
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
         _clear(target)
         raise ArchiveError(f"it is not a readable .zip ({exc})") from None
     except OSError as exc:

@@ -14,7 +14,7 @@ from cnngrade.archives import ArchiveError, ArchiveLimits, safe_extract
 from cnngrade.collect import collect_class
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.intake import detect_layout, module_name
-from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text
+from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source
 from cnngrade.pipeline import grade_class
 
 EX1 = "ex1_output_size"
@@ -74,6 +74,13 @@ def test_safe_extract_counts_real_bytes_and_files(tmp_path):
     (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ArchiveError, match="not a readable"):
         safe_extract(tmp_path / "junk.zip", tmp_path / "c")
+    encrypted = make_zip(tmp_path / "locked.zip", {"a.py": b"x = 1\n"})
+    data = bytearray(encrypted.read_bytes())
+    for at in (6, data.rfind(b"PK\x01\x02") + 8):     # set the 'encrypted' flag in both headers
+        data[at] |= 1
+    encrypted.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="not a readable"):
+        safe_extract(encrypted, tmp_path / "d")
 
 
 # -- notebooks --------------------------------------------------------------------------------
@@ -88,6 +95,14 @@ def test_magics_become_inert_and_python_is_untouched():
     assert all(line.startswith("#") for line in bash.splitlines())
     timed = neutralise_magics("%%time\ny = sum(range(10))")
     assert "y = sum(range(10))" in timed.splitlines()
+
+
+def test_future_import_in_a_later_cell_is_hoisted():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import math"),
+                                         nbformat.v4.new_code_cell("from __future__ import annotations\nx: int = 1")])
+    source = notebook_to_source(nb)
+    assert source.startswith("from __future__ import annotations\n")
+    compile(source, "<nb>", "exec")
 
 
 def test_stub_notebooks_are_in_sync_with_the_stubs(tmp_path):
