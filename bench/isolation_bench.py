@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cnngrade import sandbox
+from cnngrade import reaping, sandbox
 from cnngrade.sandbox import Limits, worker_command
 from cnngrade.worker import codec
 from cnngrade.worker.server import BOOTSTRAP
@@ -82,7 +82,7 @@ def sample(mode: str, folder: Path, module: str, call: str, args: list) -> float
         except ProcessLookupError:
             pass
         proc.wait()
-        sandbox.sweep(None)
+        reaping.sweep(None)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from cnngrade.errors import (StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed,
                              WorkerTimeout)
-from cnngrade import sandbox
+from cnngrade import reaping, sandbox
 from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
 
@@ -85,7 +85,7 @@ class Worker:
         cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
                              isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
                              seccomp_fd=filter_fd)
-        sandbox.become_subreaper()
+        reaping.become_subreaper()
         # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
         # RLIMIT_FSIZE, never choose where it lives; a fresh one per start, so a restart's output is its own.
         self._output_path = os.path.join(self._workdir, "output")
@@ -153,7 +153,7 @@ class Worker:
         _LIVE.discard(proc.pid)
         # Whatever the student started outside the process group (setsid daemons) runs as the sandbox uid;
         # under bubblewrap the pid namespace dies with its first process, and this makes sure it has.
-        sandbox.sweep(self.uid, keep=_LIVE)
+        reaping.sweep(self.uid, keep=_LIVE)
         for fd in (self._req_w, self._resp_r):
             try:
                 os.close(fd)

@@ -1,0 +1,64 @@
+"""Clean up after a killed worker: kill what its student left running, reap the zombies it left us."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def become_subreaper() -> None:
+    """Orphans of a killed sandbox re-parent to this process instead of PID 1, so we can find and reap them."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _processes() -> list[tuple[int, int, str, int, str]]:
+    """(pid, ppid, state, real uid, name) of every process we can see."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue  # it ended while we looked
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        try:
+            found.append((int(entry), int(fields["PPid"]), fields["State"][:1], int(fields["Uid"].split()[0]),
+                          fields["Name"].strip()))
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def sweep(uid: int | None, keep: set[int] | frozenset[int] = frozenset()) -> int:
+    """After a worker was killed: SIGKILL whatever still runs as its sandbox uid, reap our stray zombies.
+
+    Returns how many processes had to be killed. ``keep`` are child pids that someone else will wait for.
+    """
+    me, killed = os.getpid(), 0
+    for _ in range(200):
+        alive = 0
+        for pid, ppid, state, ruid, name in _processes():
+            if ppid == me and state == "Z" and pid not in keep and (ruid == uid or name == "bwrap"):
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            elif uid is not None and ruid == uid and state != "Z":
+                alive += 1
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        killed += alive
+        if not alive:
+            break
+        time.sleep(0.01)
+    return killed
