@@ -86,9 +86,16 @@ def test_load_grayscale(submission, mode, data, height, width, seed):
 
 # -- make_conv --------------------------------------------------------------------------------------
 def conv_handle(submission, seed: int) -> Handle:
+    """make_conv(seed), which must at least be a torch.nn.Module (it stays in the worker)."""
     conv = submission.make_conv(seed)
-    assert isinstance(conv, Handle), f"make_conv({seed}) returned {show(conv)}; expected a torch.nn.Conv2d"
-    return conv
+    if isinstance(conv, Handle):
+        try:
+            submission.helper("module_config", conv)
+            return conv
+        except StudentError as exc:  # the helper's TypeError: not a module
+            if not exc.is_a("TypeError"):
+                raise
+    raise AssertionError(f"make_conv({seed}) returned {show(conv)}; expected a torch.nn.Conv2d")
 
 
 def conv_problems(desc: dict) -> list[str]:
