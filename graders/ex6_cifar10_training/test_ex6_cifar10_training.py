@@ -46,6 +46,16 @@ def batches(seed: int, sizes: list[int]) -> list[tuple[torch.Tensor, torch.Tenso
     return [(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, CLASSES, (n,), generator=g)) for n in sizes]
 
 
+def worker_loader(submission, parts: list[tuple[torch.Tensor, torch.Tensor]]):
+    """A DataLoader in the worker yielding exactly ``parts`` (all batches but the last of one size)."""
+    size = len(parts[0][1])
+    if not (all(len(y) == size for _, y in parts[:-1]) and len(parts[-1][1]) <= size):
+        raise ValueError("a DataLoader cannot yield these batch sizes")
+    x = torch.cat([p[0] for p in parts])
+    y = torch.cat([p[1] for p in parts])
+    return submission.helper("tensor_loader", x, y, size)
+
+
 def number(value: object, call: str) -> float:
     """A returned float (a Python or numpy number, or a one-element tensor)."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -162,7 +172,7 @@ def run_epoch(submission, seed: int):
     optimizer = submission.helper("make_optimizer", model, "Adam", 0.01)
     loader = batches(seed, [6, 6, 4])
     loss = submission.helper("call_seeded", submission.value("train_one_epoch"), seed % 1000,
-                             [wrapped, loader, optimizer, "cpu"])
+                             [wrapped, worker_loader(submission, loader), optimizer, "cpu"])
     mine = trusted_copy(SMALL, start)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed % 1000)
@@ -211,7 +221,7 @@ def run_evaluate(submission, seed: int):
         correct += int(right.sum())
     submission.helper("set_mode", model, True)  # evaluate must switch to eval mode itself
     wrapped = submission.helper("spy", model)
-    got = submission.evaluate(wrapped, loader, "cpu")
+    got = submission.evaluate(wrapped, worker_loader(submission, loader), "cpu")
     return got, correct / 17, submission.helper("spy_log", wrapped), submission.helper("grads_present", model)
 
 
@@ -238,7 +248,8 @@ def run_fit(submission, seed: int, epochs: int, lr: float):
     g = rng(seed)
     make = lambda n: (torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, CLASSES, (n,), generator=g))  # noqa: E731
     train, val = [make(8), make(8)], [make(10), make(6)]
-    history = submission.fit(model, train, val, epochs=epochs, lr=lr, device="cpu")
+    history = submission.fit(model, worker_loader(submission, train), worker_loader(submission, val),
+                             epochs=epochs, lr=lr, device="cpu")
     optimizer = torch.optim.Adam(mine.parameters(), lr=lr)
     expected = {"train_loss": [], "val_acc": []}
     for _ in range(epochs):

@@ -34,7 +34,7 @@ def build_transforms(train):
 
 def train_one_epoch(model, loader, optimizer, device):
     model.train()
-    total, count = 0.0, 0
+    total = 0.0
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         optimizer.zero_grad(set_to_none=False)
@@ -42,8 +42,7 @@ def train_one_epoch(model, loader, optimizer, device):
         loss.backward()
         optimizer.step()
         total += loss.item()
-        count += 1
-    return total / count
+    return total / len(loader)
 
 
 def evaluate(model, loader, device):

@@ -1,5 +1,5 @@
 """Correct, written differently: Sequential blocks built before the classifier, dropout on the 4-D map,
-explicit Pad then RandomCrop, loss summed as a tensor, a per-sample accuracy count."""
+explicit Pad then RandomCrop, loss summed as a tensor, accuracy over len(loader.dataset)."""
 import torch
 from matplotlib.figure import Figure
 from torch import nn
@@ -46,11 +46,10 @@ def train_one_epoch(model, loader, optimizer, device):
 @torch.no_grad()
 def evaluate(model, loader, device):
     model.eval()
-    right = seen = 0
+    right = 0
     for images, labels in loader:
         right += (model(images.to(device)).argmax(1).cpu() == labels).sum().item()
-        seen += len(labels)
-    return right / seen
+    return right / len(loader.dataset)
 
 
 def fit(model, train_loader, val_loader, epochs=20, lr=1e-3, device="cpu"):
