@@ -145,10 +145,42 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
             if rate is not None:
                 raise AssertionError(f"in train mode {what} behaves like dropout with p={rate:g}; the specified rate "
                                      f"is p={spec}")
+            problem = _noise_mismatch(submission, model, reference, x[:1], seed)
+            if problem is None:
+                break  # a dropout of its own making (other random draws) with the right statistics
             raise AssertionError(
                 f"in train mode (torch seed {seed}) {what} differs from the specified network with your weights by up "
-                f"to {(got - expected).abs().max().item():.3g}: dropout is at the wrong place, has the wrong rate, or "
-                "is not torch's dropout (nn.Dropout / F.dropout before each Linear layer of the classifier)")
+                f"to {(got - expected).abs().max().item():.3g}, and its randomness does not have the statistics of "
+                f"the specified dropout ({problem}): dropout is at the wrong place or has the wrong rate "
+                "(nn.Dropout / F.dropout before each Linear layer of the classifier)")
+
+
+NOISE_SAMPLES = 1024
+NOISE_SIDE = 16  # the adaptive pool accepts it; a quarter of the work of 32 x 32
+
+
+def _noise_mismatch(submission: Submission, model: Any, reference: torch.nn.Module, x: torch.Tensor,
+                    seed: int) -> str | None:
+    """Compare the spread of train-mode outputs for one image repeated NOISE_SAMPLES times; None when alike.
+
+    Every row of the batch gets its own dropout masks, so the rows sample the output's distribution.
+    With 1024 samples the standard deviation is known to about 3 %, so a 15 % window does not reject a
+    correct dropout, while a wrong rate or a dropout missing from one of the two places moves it further.
+    """
+    side = torch.nn.functional.interpolate(x, size=(NOISE_SIDE, NOISE_SIDE), mode="bilinear", align_corners=False)
+    batch = side.expand(NOISE_SAMPLES, -1, -1, -1).contiguous()
+    got = submission.helper("forward", model, batch, train=True, seed=seed + 1)
+    expected = _train_outputs(reference, batch, seed + 2).double()
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return f"outputs of shape {tuple(getattr(got, 'shape', ()))} for a batch of {NOISE_SAMPLES}"
+    got = got.double()
+    ratio = got.std(0) / expected.std(0).clamp_min(1e-12)
+    if not bool(((ratio > 0.85) & (ratio < 1.15)).all()):
+        return f"output spread {ratio.min().item():.2f} to {ratio.max().item():.2f} times the specified one"
+    gap = (got.mean(0) - expected.mean(0)).abs()
+    if not bool((gap <= 6 * expected.std(0) / NOISE_SAMPLES ** 0.5 + 1e-6).all()):
+        return "output means shifted"
+    return None
 
 
 def assert_train_mode_deterministic(submission: Submission, model: Any, inputs: Sequence[torch.Tensor],

@@ -1,5 +1,6 @@
-"""Four mistakes: no model.train(), evaluate with autograd on, a plot without the accuracy, RESULTS in percent."""
-# expect-fail: test_train_one_epoch_train_mode, test_train_one_epoch_steps, test_evaluate_eval_mode_no_grad, test_plot_history, test_results_recorded
+"""Five mistakes: one dropout only, no model.train(), evaluate with autograd on, a plot without the accuracy,
+RESULTS in percent."""
+# expect-fail: test_dropout_in_train_mode, test_dropout_argument, test_train_one_epoch_train_mode, test_train_one_epoch_steps, test_evaluate_eval_mode_no_grad, test_plot_history, test_results_recorded
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -32,7 +33,6 @@ class MiniAlexNet(nn.Module):
             nn.AdaptiveAvgPool2d((4, 4)),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout),
             nn.Linear(128 * 4 * 4, 512),
             nn.ReLU(),
             nn.Dropout(dropout),
