@@ -1,0 +1,210 @@
+"""The training checks: profiles, the grader's loop and augmentation, held-out scoring, and ex6/ex8 graded end to end."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cnngrade import profiles
+from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, load_exercise
+from cnngrade.errors import GraderConfigError, InputError, UsageError
+from cnngrade.pipeline import grade_class
+from cnngrade.training import TrainingData, accuracy_on_test
+from cnngrade.worker.helpers import _crop_flip, predict, train_recipe
+from conftest import SUBMISSIONS, expected_failures
+
+TRAINING = {"ex6_cifar10_training": ["test_training_reaches_threshold"],
+            "ex8_ablation": ["test_baseline_reaches_threshold", "test_sigmoid_below_baseline"]}
+
+
+# -- profiles ------------------------------------------------------------------------------------------------------
+def test_cpu_profile_names_device_and_data_set():
+    p = profiles.select_profile("cpu", None, "bwrap")
+    assert (p["name"], p["device"], p["isolation"], p["data_dir"]) == ("cpu", "cpu", "bwrap", None)
+    assert str(profiles.SYNTHETIC_TRAIN) in p["dataset"]
+    if not torch.cuda.is_available():   # auto falls back to cpu; with CUDA it wants CIFAR-10 (next test)
+        assert profiles.select_profile(None)["name"] == "cpu"
+
+
+def test_profile_errors_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNNGRADE_DATA", raising=False)
+    with pytest.raises(UsageError):
+        profiles.select_profile("cpu", tmp_path)
+    with pytest.raises(UsageError):
+        profiles.select_profile("tpu")
+    expected = InputError if torch.cuda.is_available() else UsageError   # no GPU: say so; a GPU: the data is missing
+    with pytest.raises(expected) as info:
+        profiles.select_profile("gpu", tmp_path / "none")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("exercise", list(TRAINING))
+@pytest.mark.parametrize("name", profiles.NAMES)
+def test_every_training_exercise_declares_valid_settings(exercise, name):
+    cfg = load_exercise(exercise)
+    settings = profiles.training_settings(cfg, {"name": name})
+    assert settings.epochs >= 1 and 0 < settings.threshold < 1 and settings.train_timeout > 0
+    assert profiles.exercise_time_limit(cfg, {"name": name}) >= settings.train_timeout
+    if exercise == "ex8_ablation":
+        assert 0 < settings.margin < settings.threshold
+
+
+def test_bad_training_settings_are_grader_errors(tmp_path):
+    cfg = load_exercise("ex8_ablation")
+    broken = dict(cfg.profiles["cpu"], epoch=3)
+    with pytest.raises(GraderConfigError, match="epoch"):
+        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {"cpu": broken}}), {"name": "cpu"})
+    with pytest.raises(GraderConfigError, match="missing"):
+        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {}}), {"name": "cpu"})
+
+
+# -- the loop --------------------------------------------------------------------------------------------------------
+def test_crop_flip_takes_a_window_of_the_zero_padded_image():
+    images = torch.randint(1, 256, (6, 3, 32, 32), dtype=torch.uint8)   # no zeros inside: the padding is visible
+    out = _crop_flip(images, torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    for src, got in zip(padded, out):
+        windows = [w for dy in range(9) for dx in range(9) for w in (src[:, dy:dy + 32, dx:dx + 32],)]
+        assert any(torch.equal(got, w) or torch.equal(got, w.flip(-1)) for w in windows)
+    again = _crop_flip(images, torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
+
+
+def test_crop_flip_draws_every_offset_and_both_flips():
+    # Pixel value = 1 + its position, so an output pixel tells where in the source it came from.
+    image = (torch.arange(32 * 32).reshape(1, 1, 32, 32) + 1).expand(4000, 1, 32, 32)
+    out = _crop_flip(image, torch.Generator().manual_seed(0))
+    left, right = out[:, 0, 16, 8], out[:, 0, 16, 23]   # always inside the image whatever the offset
+    assert 0.45 < (left > right).float().mean() < 0.55
+    # Output (16, 16) comes from source row 12+dy and column 12+dx (11+dx when flipped), dy, dx in 0..8.
+    expected = {(12 + dy) * 32 + col + 1 for dy in range(9) for col in range(11, 21)}
+    assert set(out[:, 0, 16, 16].tolist()) == expected
+
+
+def tiny_model(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 10))
+
+
+def test_train_recipe_same_seed_same_weights():
+    x = torch.randint(0, 256, (70, 32, 32, 3), dtype=torch.uint8)
+    y = torch.randint(0, 10, (70,))
+    runs = []
+    for seed in (5, 5, 6):
+        model = tiny_model(0)
+        stats = train_recipe(model, x, y, 2, 32, 1e-2, seed, True, "cpu")
+        runs.append((stats["losses"], torch.cat([p.detach().flatten() for p in model.parameters()])))
+    assert len(runs[0][0]) == 2
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    assert not torch.equal(runs[0][1], runs[2][1])
+    assert not torch.equal(runs[0][1], torch.cat([p.flatten() for p in tiny_model(0).parameters()]))
+
+
+def test_predict_is_the_argmax_on_normalized_images():
+    model = tiny_model(1).eval()
+    x = torch.randint(0, 256, (9, 32, 32, 3), dtype=torch.uint8)
+    got = predict(model, x, batch_size=4)
+    normalized = (x.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+    assert got.dtype == torch.int64 and torch.equal(got, model(normalized).argmax(1))
+
+
+class FakeWorker:
+    """Stands in for a submission: 'predicts' with a rule, and keeps what it was sent."""
+
+    def __init__(self, rule):
+        self.rule, self.sent = rule, []
+
+    def helper(self, name, model, images, **kwargs):
+        self.sent.append(images)
+        return self.rule(images)
+
+
+def test_test_labels_stay_here_and_the_order_is_secret():
+    test_x = torch.arange(200, dtype=torch.uint8).reshape(200, 1, 1, 1).expand(200, 32, 32, 3).contiguous()
+    test_y = torch.arange(200) % 10
+    data = TrainingData(test_x[:0], test_y[:0], test_x, test_y)
+    seer = FakeWorker(lambda images: images[:, 0, 0, 0].to(torch.int64) % 10)   # really classifies each image
+    assert accuracy_on_test(seer, None, data, device="cpu", timeout=5) == 1.0
+    assert not torch.equal(seer.sent[0], test_x)                                 # sent shuffled
+    in_order = FakeWorker(lambda images: test_y.clone())                         # guesses the original order
+    assert accuracy_on_test(in_order, None, data, device="cpu", timeout=5) < 0.5
+    with pytest.raises(AssertionError, match="predictions"):
+        accuracy_on_test(FakeWorker(lambda images: test_y[:5]), None, data, device="cpu", timeout=5)
+
+
+# -- end to end: the cpu profile grades reference, correct and broken models -------------------------------------
+def training_only_graders(root: Path) -> Path:
+    """A graders folder with only the training tests of ex6/ex8 and their real settings, so that this test
+    measures the training checks alone, whatever the other tests of those exercises do."""
+    for exercise, tests in TRAINING.items():
+        real = yaml.safe_load((GRADERS_DIR / exercise / "grader.yaml").read_text())
+        folder = root / exercise
+        folder.mkdir(parents=True)
+        shutil.copy(GRADERS_DIR / exercise / "test_training.py", folder / "test_training.py")
+        spec = {"title": real["title"], "time_limit": real.get("time_limit", 300), "profiles": real["profiles"],
+                "tests": {name: real["tests"][name] for name in tests}}
+        (folder / "grader.yaml").write_text(yaml.safe_dump(spec))
+    return root
+
+
+STUDENTS = {  # student -> {exercise: source}
+    "reference": {e: PROJECT_ROOT / "solutions" / f"{e}.py" for e in TRAINING},
+    "reference_again": {"ex6_cifar10_training": PROJECT_ROOT / "solutions" / "ex6_cifar10_training.py"},
+    **{p.stem: {p.parent.name: p} for p in sorted(SUBMISSIONS.glob("*/train_*.py"))},
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("training")
+    klass = tmp / "class"
+    for student, files in STUDENTS.items():
+        (klass / student).mkdir(parents=True)
+        for exercise, source in files.items():
+            shutil.copy(source, klass / student / f"{exercise}.py")
+    reports = grade_class(klass, tmp / "out", list(TRAINING), jobs=2, graders_dir=training_only_graders(tmp / "g"),
+                          profile=profiles.select_profile("cpu"))
+    return {r.student: r for r in reports}
+
+
+def results_of(report, exercise):
+    return {t.name: t for t in report.exercises[exercise].tests}
+
+
+@pytest.mark.slow
+def test_reference_solutions_pass_with_margin(graded):
+    for exercise in TRAINING:
+        for name, t in results_of(graded["reference"], exercise).items():
+            assert t.status == "passed", (name, t.output)
+            assert {"accuracy", "threshold", "epochs", "seconds", "device", "dataset"} <= set(t.metrics)
+            assert t.metrics["device"] == "cpu" and t.metrics["dataset"].startswith("synthetic")
+    ex6 = results_of(graded["reference"], "ex6_cifar10_training")["test_training_reaches_threshold"].metrics
+    assert ex6["accuracy"] >= ex6["threshold"] + 0.05
+    sig = results_of(graded["reference"], "ex8_ablation")["test_sigmoid_below_baseline"].metrics
+    assert sig["accuracy"] <= sig["threshold"] - 0.05
+
+
+@pytest.mark.slow
+def test_same_submission_graded_twice_gives_the_same_result(graded):
+    exercise = "ex6_cifar10_training"   # one exercise is enough, and keeps this test's training time down
+    first, again = results_of(graded["reference"], exercise), results_of(graded["reference_again"], exercise)
+    assert first and {n: t.score for n, t in first.items()} == {n: t.score for n, t in again.items()}
+    for name, t in first.items():
+        assert t.metrics["accuracy"] == again[name].metrics["accuracy"], name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", [s for s in STUDENTS if s.startswith("train_")])
+def test_variants(graded, student):
+    (exercise, source), = STUDENTS[student].items()
+    results = results_of(graded[student], exercise)
+    assert not any(t.grader_error for t in results.values()), {n: t.output for n, t in results.items()}
+    lost = {n for n, t in results.items() if t.score < t.max_score}
+    if student.startswith("train_good"):
+        assert not lost, {n: results[n].output for n in lost}
+    else:
+        assert expected_failures(source) and expected_failures(source) <= lost, (lost, source.name)
