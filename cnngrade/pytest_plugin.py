@@ -23,17 +23,29 @@ from cnngrade.sandbox import Limits
 HYPOTHESIS_PROFILE = "cnngrade"
 
 
-def register_hypothesis_profile(max_examples: int = 50) -> None:
-    """Regrading gives the same score and counterexample: derandomized, no example database."""
+def register_hypothesis_profile() -> None:
+    """Regrading gives the same score and counterexample: derandomized, no example database, no deadline
+    (the worker's time limits apply instead). Loaded before the graders are imported, because ``@given``
+    takes the default settings at decoration time."""
     from hypothesis import HealthCheck, Phase, settings
 
     # No explain phase: it re-runs a failing test many times to annotate the counterexample, which costs
     # seconds per failing property (every property of a stub fails) for little the student needs.
     settings.register_profile(
-        HYPOTHESIS_PROFILE, derandomize=True, database=None, deadline=None, max_examples=max_examples,
-        print_blob=False, suppress_health_check=list(HealthCheck),
+        HYPOTHESIS_PROFILE, derandomize=True, database=None, deadline=None, print_blob=False,
+        suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
     settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def apply_max_examples(item: pytest.Item, max_examples: int) -> None:
+    """Give a property test its exercise's example count, unless the grader chose settings of its own."""
+    from hypothesis import settings
+
+    fn = getattr(item, "obj", None)
+    current = getattr(fn, "_hypothesis_internal_use_settings", None)
+    if getattr(fn, "is_hypothesis_test", False) and current is settings.default:
+        fn._hypothesis_internal_use_settings = settings(current, max_examples=max_examples)  # type: ignore[union-attr]
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -138,7 +150,9 @@ class GradingPlugin:
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
         for item in items:
-            self.collected.setdefault(self.exercise_of(item.path), []).append(item.name)
+            exercise = self.exercise_of(item.path)
+            self.collected.setdefault(exercise, []).append(item.name)
+            apply_max_examples(item, self.configs[exercise].max_examples)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         item.stash[STARTED] = time.monotonic()
