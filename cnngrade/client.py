@@ -25,6 +25,9 @@ from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
 
 
+IMPORT_TIMEOUT = 120.0
+
+
 class Handle:
     """An object that lives in the worker; calling it or its methods runs there."""
 
@@ -104,7 +107,9 @@ class Worker:
         self.generation += 1
         self.memo = {}
         try:
-            self.names = self.request("load", None)
+            # Importing torch and torchvision alone can take many seconds on a busy machine, and that is
+            # not the student's time to spend: the import gets a longer limit than a call.
+            self.names = self.request("load", None, timeout=max(self.call_timeout, IMPORT_TIMEOUT))
         except StudentError as exc:
             self.fatal = SubmissionImportError(
                 f"importing {self.module}.py raised {exc.type_name}: {exc.message}\n{exc.traceback}".rstrip())
