@@ -130,12 +130,26 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     student finishes (both from the calling thread), e.g. to show progress. ``resume``: students whose
     report.json in ``out_dir`` is complete are not graded again; the gradebook is rebuilt from every report.
     """
-    check_isolation(isolation)  # before any work: a missing sandbox must stop the batch, not zero every student
-    configs = {e: load_exercise(e, graders_dir) for e in exercises}
-    check_graders(list(configs.values()), graders_dir)
-    # Unpacked archives and converted notebooks live here until grading ends (removed on error too, at exit).
+    # Unpacked archives and converted notebooks live here until grading ends.
     staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
-    students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
+    try:
+        # A mistyped folder is reported at once; then, before any grading, a missing sandbox or an
+        # inconsistent grader stops the batch instead of zeroing every student.
+        students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
+        check_isolation(isolation)
+        configs = {e: load_exercise(e, graders_dir) for e in exercises}
+        check_graders(list(configs.values()), graders_dir)
+        return _grade_students(students, configs, out_dir, jobs=jobs, graders_dir=graders_dir, isolation=isolation,
+                               limits=limits, on_report=on_report, on_start=on_start, resume=resume,
+                               profile=profile)
+    finally:
+        staging.cleanup()
+
+
+def _grade_students(students: list[StudentSubmission], configs: dict[str, ExerciseConfig], out_dir: Path, *,
+                    jobs: int, graders_dir: Path, isolation: str, limits: Limits,
+                    on_report: Callable[[StudentReport], None] | None, on_start: Callable[[int], None] | None,
+                    resume: bool, profile: dict | None) -> list[StudentReport]:
     profile = profile or default_profile(isolation)
     if on_start:
         on_start(len(students))
@@ -157,5 +171,4 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
                 on_report(report)
     reports.sort(key=lambda r: r.student)
     write_class_outputs(out_dir, reports, list(configs))
-    staging.cleanup()
     return reports
