@@ -5,7 +5,7 @@ repeat a student's computation from the same starting point, and compare the res
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -13,8 +13,12 @@ import torch
 
 from cnngrade import reference as ref
 from cnngrade.checks import show
-from cnngrade.equivalence import (assert_equivalent, assert_train_mode_deterministic, assert_train_mode_dropout,
-                                  load_student_weights)
+from cnngrade.equivalence import (
+    assert_equivalent,
+    assert_train_mode_deterministic,
+    assert_train_mode_dropout,
+    load_student_weights,
+)
 from cnngrade.errors import StudentError
 
 # A small network for the loop checks: a dropout layer makes the train/eval mode visible in the weights.
@@ -246,7 +250,10 @@ def run_fit(submission, seed: int, epochs: int, lr: float):
     model = submission.helper("build_sequential", LINEAR, seed=seed % 1000)
     mine = trusted_copy(LINEAR, submission.helper("state_dict", model))
     g = rng(seed)
-    make = lambda n: (torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, CLASSES, (n,), generator=g))  # noqa: E731
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, CLASSES, (n,), generator=g)
+
     train, val = [make(8), make(8)], [make(10), make(6)]
     history = submission.fit(model, worker_loader(submission, train), worker_loader(submission, val),
                              epochs=epochs, lr=lr, device="cpu")

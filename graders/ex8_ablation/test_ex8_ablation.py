@@ -10,8 +10,12 @@ import torch
 
 from cnngrade import reference as ref
 from cnngrade.checks import show
-from cnngrade.equivalence import (assert_same_outputs, assert_train_mode_deterministic, assert_train_mode_dropout,
-                                  load_student_weights)
+from cnngrade.equivalence import (
+    assert_same_outputs,
+    assert_train_mode_deterministic,
+    assert_train_mode_dropout,
+    load_student_weights,
+)
 from cnngrade.errors import StudentError
 
 VARIANTS = ("baseline", "no_dropout", "sigmoid", "no_augmentation")
