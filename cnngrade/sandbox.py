@@ -93,6 +93,10 @@ def worker_env(workdir: str, limits: Limits) -> dict[str, str]:
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": workdir,
+        # The worker's uid has no passwd entry; getpass.getuser(), which torch calls at import on some
+        # versions, reads these before it would fail on getpwuid().
+        "USER": "student",
+        "LOGNAME": "student",
         "TMPDIR": workdir,
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
