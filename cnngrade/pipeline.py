@@ -101,18 +101,21 @@ def _grading_context() -> multiprocessing.context.ForkServerContext:
     return _CONTEXT
 
 
-def finished_report(out_dir: Path, student: str, exercises: list[str], isolation: str) -> StudentReport | None:
+RESUME_KEYS = ("name", "device", "dataset", "isolation")
+
+
+def finished_report(out_dir: Path, student: str, exercises: list[str], profile: dict) -> StudentReport | None:
     """The student's report.json from an earlier run when it is complete for these exercises, else None.
 
     Reports are written atomically, so a batch killed mid-way leaves whole reports or none; a report from
-    another isolation, or lacking an exercise asked for now, is graded again.
+    another profile, device, data set or isolation, or lacking an exercise asked for now, is graded again.
     """
     path = out_dir / student / "report.json"
     try:
         report = StudentReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if report.student != student or report.profile.get("isolation") != isolation:
+    if report.student != student or any(report.profile.get(k) != profile.get(k) for k in RESUME_KEYS):
         return None
     if any(e not in report.exercises or not report.exercises[e].tests for e in exercises):
         return None
@@ -155,7 +158,7 @@ def _grade_students(students: list[StudentSubmission], configs: dict[str, Exerci
         on_start(len(students))
     reports: list[StudentReport] = []
     finished = {s.student: r for s in students if resume
-                and (r := finished_report(out_dir, s.student, list(configs), isolation)) is not None}
+                and (r := finished_report(out_dir, s.student, list(configs), profile)) is not None}
     for report in finished.values():
         reports.append(report)
         if on_report:

@@ -104,3 +104,17 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(tmp_path, capsys, argv
     assert got == code
     assert err.startswith("cnngrade: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o" / "gradebook.csv").exists()
+
+
+def test_resume_regrades_a_report_from_another_profile(tmp_path):
+    from cnngrade.pipeline import finished_report
+    from cnngrade.records import ExerciseResult, StudentReport, TestResult
+    from cnngrade.report.files import write_student_report
+
+    cpu = {"name": "cpu", "device": "cpu", "dataset": "synthetic", "isolation": "bwrap"}
+    tests = [TestResult("test_a", 1.0, 1.0, "passed")]
+    write_student_report(tmp_path, StudentReport("amy", {EX1: ExerciseResult(EX1, "t", tests)}, cpu, "0"))
+    assert finished_report(tmp_path, "amy", [EX1], cpu) is not None
+    assert finished_report(tmp_path, "amy", [EX1], dict(cpu, name="gpu", device="cuda")) is None
+    assert finished_report(tmp_path, "amy", [EX1], dict(cpu, isolation="rlimits")) is None
+    assert finished_report(tmp_path, "amy", [EX1, "ex3_receptive_fields"], cpu) is None
