@@ -112,6 +112,24 @@ def test_predict_is_the_argmax_on_normalized_images():
     assert got.dtype == torch.int64 and torch.equal(got, model(normalized).argmax(1))
 
 
+def test_a_forward_that_refuses_channels_last_trains_and_predicts_the_same():
+    class ViewNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4 * 30 * 30, 10)
+
+        def forward(self, x):
+            x = self.conv(x)
+            return self.fc(x.view(x.size(0), -1))   # raises on a channels_last activation
+
+    x = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
+    y = torch.randint(0, 10, (8,))
+    model = ViewNet()
+    train_recipe(model, x, y, epochs=1, batch_size=4, lr=1e-3, seed=0)
+    normalized = ((x.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5).contiguous()
+    assert torch.equal(predict(model, x), model.eval()(normalized).argmax(1))
+
+
 class FakeWorker:
     """Stands in for a submission: 'predicts' with a rule, and keeps what it was sent."""
 

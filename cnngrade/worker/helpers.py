@@ -436,11 +436,31 @@ def figure_images(fig: Any, lut_size: int = 16) -> list:
     return out
 
 
-def _normalize(images_u8: Any) -> Any:
-    """uint8 NCHW images to Normalize((0.5,)*3, (0.5,)*3) floats, channels_last for faster convolutions."""
+def _normalize(images_u8: Any, memory_format: Any) -> Any:
+    """uint8 NCHW images to Normalize((0.5,)*3, (0.5,)*3) floats in the given memory layout."""
+    return images_u8.float().div_(127.5).sub_(1.0).contiguous(memory_format=memory_format)
+
+
+def _layout(model: Any, sample_u8: Any) -> Any:
+    """channels_last (faster convolutions) when the student's forward accepts it, else the default layout.
+
+    The layout changes no value, but a correct forward may still refuse it: ``x.view(n, -1)`` raises on a
+    channels_last activation. Such a model is trained in the default layout rather than failed. The probe
+    runs in eval mode without autograd, so it draws no random numbers and changes no weight.
+    """
     import torch
 
-    return images_u8.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model.to(memory_format=torch.channels_last)(_normalize(sample_u8, torch.channels_last))
+        return torch.channels_last
+    except Exception:
+        model.to(memory_format=torch.contiguous_format)
+        return torch.contiguous_format
+    finally:
+        model.train(was_training)
 
 
 def _crop_flip(batch: Any, gen: Any) -> Any:
@@ -480,8 +500,9 @@ def train_recipe(model: Any, images_u8: Any, labels: Any, epochs: int, batch_siz
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True   # picks conv algorithms; results differ only at rounding level
-    model = _module(model).to(device=dev, memory_format=torch.channels_last)
+    model = _module(model).to(device=dev)
     x = images_u8.to(dev).permute(0, 3, 1, 2).contiguous() if images_u8.shape[-1] == 3 else images_u8.to(dev)
+    layout = _layout(model, x[:2])
     y = labels.to(dev, torch.int64)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type == "cuda")
     gen = torch.Generator(device=dev).manual_seed(int(seed))
@@ -496,7 +517,7 @@ def train_recipe(model: Any, images_u8: Any, labels: Any, epochs: int, batch_siz
             for start in range(0, x.shape[0], int(batch_size)):
                 idx = order[start:start + int(batch_size)]
                 batch = _crop_flip(x[idx], gen) if augment else x[idx]
-                loss = torch.nn.functional.cross_entropy(model(_normalize(batch)), y[idx])
+                loss = torch.nn.functional.cross_entropy(model(_normalize(batch, layout)), y[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -514,10 +535,11 @@ def predict(model: Any, images_u8: Any, batch_size: int = 1000, device: str = "c
     model = _module(model)
     model.eval()
     x = images_u8.permute(0, 3, 1, 2) if images_u8.shape[-1] == 3 else images_u8
+    layout = _layout(model, x[:2].to(device))
     out = []
     with torch.no_grad():
         for start in range(0, x.shape[0], int(batch_size)):
-            out.append(model(_normalize(x[start:start + int(batch_size)].to(device))).argmax(1).cpu())
+            out.append(model(_normalize(x[start:start + int(batch_size)].to(device), layout)).argmax(1).cpu())
     return torch.cat(out).to(torch.int64)
 
 
