@@ -25,7 +25,7 @@ from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
 
 
-IMPORT_TIMEOUT = 120.0
+IMPORT_TIMEOUT = 30.0
 
 
 class Handle:
