@@ -33,7 +33,7 @@ def one_run(check: str, seed: int, profile: dict) -> tuple[str, int, float, floa
     from cnngrade.config import load_exercise
     from cnngrade.profiles import training_settings
     from cnngrade.training import profile_data
-    from cnngrade.worker.helpers import predict, train_recipe
+    from cnngrade.worker.recipe import predict, train_recipe
 
     if profile["device"] == "cpu":
         torch.set_num_threads(1)   # as in a grading worker

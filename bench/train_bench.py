@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT))
 
 from cnngrade.data import synthetic  # noqa: E402
-from cnngrade.worker.helpers import train_recipe  # noqa: E402
+from cnngrade.worker.recipe import train_recipe  # noqa: E402
 
 
 class PilImages(torch.utils.data.Dataset):

@@ -51,8 +51,7 @@ def graders_subset(exercise: str, files: list[str], dest: Path) -> Path:
     return dest
 
 
-def grade_variants(exercise: str, out: Path, extra: dict[str, Path] | None = None,
-                   grader_files: list[str] | None = None) -> dict[str, StudentReport]:
+def grade_variants(exercise: str, out: Path, grader_files: list[str] | None = None) -> dict[str, StudentReport]:
     """Grade every variant of ``exercise`` as one class (a student per variant); reports by variant name.
 
     ``grader_files``: grade with only these test files of the exercise's grader (default: all of them).
@@ -62,8 +61,6 @@ def grade_variants(exercise: str, out: Path, extra: dict[str, Path] | None = Non
         student = klass / path.stem
         student.mkdir(parents=True)
         shutil.copy(path, student / f"{exercise}.py")
-        for name, source in (extra or {}).items():
-            shutil.copy(source, student / name)
     graders = GRADERS_DIR if grader_files is None else graders_subset(exercise, grader_files, out / "graders")
     reports = grade_class(klass, out / "reports", [exercise], jobs=2, graders_dir=graders)
     return {r.student: r for r in reports}

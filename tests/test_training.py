@@ -13,7 +13,7 @@ from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, load_exercise
 from cnngrade.errors import GraderConfigError, InputError, UsageError
 from cnngrade.pipeline import grade_class
 from cnngrade.training import TrainingData, accuracy_on_test
-from cnngrade.worker.helpers import _crop_flip, predict, train_recipe
+from cnngrade.worker.recipe import _crop_flip, predict, train_recipe
 from conftest import SUBMISSIONS, expected_failures
 
 TRAINING = {"ex6_cifar10_training": ["test_training_reaches_threshold"],
