@@ -299,7 +299,10 @@ def stage_submission(source: Path, dest: Path, uid: int | None) -> str:
             if count > MAX_STAGED_FILES or size > MAX_STAGED_BYTES:
                 return (f"the submission folder holds more than {MAX_STAGED_FILES} files or "
                         f"{MAX_STAGED_BYTES >> 20} MiB; hand in only your exercise files")
-            shutil.copyfile(path, target / name, follow_symlinks=False)
+            try:
+                shutil.copyfile(path, target / name, follow_symlinks=False)
+            except OSError as exc:   # a file the grader may not read is the submission's problem, said plainly
+                return f"cannot read {os.path.relpath(path, source)} of the submission ({exc.strerror})"
             _restrict(target / name, uid, 0o640)
     return ""
 

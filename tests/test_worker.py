@@ -149,3 +149,32 @@ def test_worker_does_not_see_the_graders_environment(worker, monkeypatch):
     """)
     env = sub.env()
     assert "CNNGRADE_SECRET_PROBE" not in env and "s3cret" not in str(env)
+
+
+def test_an_unreadable_submission_file_is_the_students_error(tmp_path, monkeypatch):
+    import shutil
+
+    from cnngrade import sandbox
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "ex_probe.py").write_text("X = 1\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "copyfile", refuse)
+    problem = sandbox.stage_submission(tmp_path / "src", tmp_path / "dest", None)
+    assert problem == "cannot read ex_probe.py of the submission (Permission denied)"
+
+
+def test_reports_get_ordinary_file_modes(tmp_path):
+    import os
+
+    from cnngrade.report.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
