@@ -16,7 +16,7 @@ from cnngrade.profiles import select_profile
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.html import split_counterexample
 from cnngrade.run import public_part
-from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation
+from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, limits_for
 
 MESSAGE_LINES = 8
 STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT",
@@ -24,7 +24,7 @@ STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout":
 
 
 def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir: Path = GRADERS_DIR,
-                 isolation: str | None = None, limits: Limits = Limits()) -> StudentReport:
+                 isolation: str | None = None, limits: Limits | None = None) -> StudentReport:
     """Run the public tests of ``exercises`` (default: every exercise whose file is in ``path``).
 
     ``isolation`` None: the strongest that works on this machine (see ``best_isolation``).
@@ -48,8 +48,8 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
         isolation = isolation or best_isolation()
         # Always the cpu profile: a student's machine may have a GPU but no CIFAR-10, and check needs neither.
         profile = {**select_profile("cpu", None, isolation), "tests": "public only"}
-        report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation, limits=limits,
-                               profile=profile, public_only=True)
+        report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation,
+                               limits=limits or limits_for(1), profile=profile, public_only=True)
     report.student = str(path.resolve())
     return report
 

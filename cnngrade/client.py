@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cnngrade.errors import (StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed,
-                             WorkerTimeout)
 from cnngrade import reaping, sandbox
+from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed, WorkerTimeout
 from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
-
 
 IMPORT_TIMEOUT = 30.0
 

@@ -19,7 +19,7 @@ from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.run import Job, check_graders, child_main
-from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, isolation_warning
+from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, isolation_warning, limits_for
 from cnngrade.score import unavailable_result
 
 SLACK_SECONDS = 60.0
@@ -123,7 +123,7 @@ def finished_report(out_dir: Path, student: str, exercises: list[str], profile: 
 
 
 def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs: int = 1,
-                graders_dir: Path = GRADERS_DIR, isolation: str = ISOLATIONS[0], limits: Limits = Limits(),
+                graders_dir: Path = GRADERS_DIR, isolation: str = ISOLATIONS[0], limits: Limits | None = None,
                 on_report: Callable[[StudentReport], None] | None = None, layout: str = "auto",
                 on_start: Callable[[int], None] | None = None, resume: bool = False,
                 profile: dict | None = None) -> list[StudentReport]:
@@ -143,7 +143,7 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
         configs = {e: load_exercise(e, graders_dir) for e in exercises}
         check_graders(list(configs.values()), graders_dir)
         return _grade_students(students, configs, out_dir, jobs=jobs, graders_dir=graders_dir, isolation=isolation,
-                               limits=limits, on_report=on_report, on_start=on_start, resume=resume,
+                               limits=limits or limits_for(jobs), on_report=on_report, on_start=on_start, resume=resume,
                                profile=profile)
     finally:
         staging.cleanup()

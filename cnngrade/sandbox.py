@@ -52,6 +52,11 @@ class Limits:
     tmp_bytes: int = 256 << 20        # the sandbox's private /tmp
 
 
+def limits_for(jobs: int) -> Limits:
+    """Default limits when ``jobs`` students are graded at once: the cores are shared out as torch threads."""
+    return Limits(threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
+
+
 def isolation_warning(isolation: str) -> str:
     """The loud line every report and the CLI carry when the isolation is weaker than bubblewrap."""
     return RLIMITS_WARNING if isolation == "rlimits" else ""

@@ -9,7 +9,7 @@ from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.pipeline import default_profile, grade_student
 from cnngrade.records import StudentReport
 from cnngrade.run import check_graders
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox import Limits, limits_for
 
 SOLUTIONS_DIR = PROJECT_ROOT / "solutions"
 STUBS_DIR = PROJECT_ROOT / "exercises"
@@ -34,12 +34,14 @@ def problems_of(solutions: StudentReport, stubs: StudentReport) -> list[str]:
 
 def validate(exercises: list[str], *, graders_dir: Path, isolation: str, jobs: int = 2,
              solutions_dir: Path = SOLUTIONS_DIR, stubs_dir: Path = STUBS_DIR,
-             limits: Limits = Limits(), profile: dict | None = None) -> tuple[StudentReport, StudentReport, list[str]]:
+             limits: Limits | None = None, profile: dict | None = None) -> tuple[StudentReport, StudentReport, list[str]]:
     configs = {e: load_exercise(e, graders_dir) for e in exercises}
     check_graders(list(configs.values()), graders_dir)
     profile = profile or default_profile(isolation)
     subs = [collect_student(solutions_dir, exercises), collect_student(stubs_dir, exercises)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(2, jobs))) as pool:
+    parallel = max(1, min(2, jobs))
+    limits = limits or limits_for(parallel)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
         sol, stub = pool.map(lambda s: grade_student(s, configs, graders_dir=graders_dir, isolation=isolation,
                                                      limits=limits, profile=profile), subs)
     return sol, stub, problems_of(sol, stub)
