@@ -112,6 +112,22 @@ def type_name(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
+def _run_once(model: Any, x: Any, hooks: list) -> None:
+    """model(x) once in eval mode without autograd, for what ``hooks`` record; then the hooks go and the
+    model's mode is restored."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+
+
 @helper
 def state_in_use_order(model: Any, x: Any) -> list:
     """Names of the parameters and buffers of ``model``, ordered by when their module first runs on ``x``.
@@ -131,15 +147,7 @@ def state_in_use_order(model: Any, x: Any) -> list:
             names = [f"{prefix}.{n}" if prefix else n for n in own]
             hooks.append(mod.register_forward_pre_hook(lambda _m, _i, names=names: order.extend(
                 n for n in names if n not in order)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    _run_once(model, x, hooks)
     rest = [n for n in torch.nn.Module.state_dict(model) if n not in order]
     return order + rest
 
@@ -346,15 +354,7 @@ def leaf_output_shapes(model: Any, x: Any) -> list:
     shapes: list[list[int]] = []
     leaves = [m for m in torch.nn.Module.modules(model) if not any(True for _ in m.children())]
     hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(list(out.shape))) for m in leaves]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    _run_once(model, x, hooks)
     return shapes
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,18 +23,6 @@ GRID = [[2, 8, 4, 1], [6, 3, 7, 2], [0, 5, 9, 3], [4, 1, 6, 8]]
 # Relative: a mean summed in another order, or a maximum kept in float32, differs from torch's float64 only by rounding.
 TOLERANCE = 1e-6
 MAX_STRIDE_PRODUCT = 16  # keeps the measuring network's input (and the test) small
-
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread during these tests: the networks and grids here are tiny, and handing such
-    small work to a thread pool costs far more than the arithmetic (100x on a loaded 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 convs = st.tuples(st.just("conv"), st.integers(1, 7), st.integers(1, 3), st.just(1))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import itertools
 import numbers
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,17 +32,6 @@ def reference_cnn() -> torch.nn.Sequential:
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
         nn.AdaptiveAvgPool2d((1, 1)),
     )
-
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """One torch thread: the tensors here are tiny, and a thread pool's hand-offs cost more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- random architectures ----------------------------------------------------------------------------
