@@ -118,3 +118,21 @@ def test_resume_regrades_a_report_from_another_profile(tmp_path):
     assert finished_report(tmp_path, "amy", [EX1], dict(cpu, name="gpu", device="cuda")) is None
     assert finished_report(tmp_path, "amy", [EX1], dict(cpu, isolation="rlimits")) is None
     assert finished_report(tmp_path, "amy", [EX1, "ex3_receptive_fields"], cpu) is None
+
+
+@pytest.mark.slow
+def test_demo_grades_the_reference_and_the_stub(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path / "demo"), "--exercises", "ex1", "--jobs", "2"])
+    table = capsys.readouterr().out
+    assert code == ExitCode.OK
+    reports = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "demo" / "reports").glob("*/report.json")}
+    assert sorted(reports) == ["reference", "stub"]
+    assert reports["reference"]["total"]["score"] == reports["reference"]["total"]["max_score"] > 0
+    assert reports["stub"]["total"]["score"] == 0
+    assert "reference" in table and "stub" in table
+    # A second run replaces the demo folder; a folder the demo did not make is refused.
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--exercises", "ex1", "--quiet"]) == ExitCode.OK
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path / "mine"), "--exercises", "ex1"]) == ExitCode.INPUT_ERROR
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"

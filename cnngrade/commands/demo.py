@@ -44,7 +44,13 @@ def prepare(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out
-    args.submissions = prepare(out)
-    args.out = out / "reports"
-    args.layout = "auto"
-    return grade.run(args)
+    klass = prepare(out)
+    # Start from exactly what `cnngrade grade` would get for this class, so every grade option has its
+    # default, then carry over the options the demo shares with grade.
+    parser = argparse.ArgumentParser(prog="cnngrade")
+    grade.register(parser.add_subparsers())
+    grade_args = parser.parse_args(["grade", str(klass), "--out", str(out / "reports")])
+    for name, value in vars(args).items():
+        if name in vars(grade_args) and name not in ("func", "out", "submissions"):
+            setattr(grade_args, name, value)
+    return grade.run(grade_args)
