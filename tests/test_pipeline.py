@@ -136,3 +136,14 @@ def test_demo_grades_the_reference_and_the_stub(tmp_path, capsys):
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     assert main(["demo", "--out", str(tmp_path / "mine"), "--exercises", "ex1"]) == ExitCode.INPUT_ERROR
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_score_table_shows_pending_review_apart():
+    from cnngrade.records import ExerciseResult, StudentReport, TestResult
+    from cnngrade.report.table import score_table
+
+    tests = [TestResult("test_a", 1.0, 1.0, "passed"), TestResult("TEXT", 0.0, 2.0, "manual")]
+    report = StudentReport("amy", {EX1: ExerciseResult(EX1, "t", tests)}, {}, "0")
+    head, _, row = score_table([report], [EX1]).splitlines()
+    assert "pending review" in head
+    assert row.split()[1:4] == ["1/3", "1/3", "2"]

@@ -5,8 +5,9 @@ from cnngrade.records import StudentReport
 
 
 def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
-    """Students as rows, exercises as columns (score/max), then the total; a problems column when any."""
-    heads = ["student", *(e.split("_")[0] for e in exercises), "total"]
+    """Students as rows, exercises as columns (score/max), then the total, the points awaiting manual review,
+    and a problems column."""
+    heads = ["student", *(e.split("_")[0] for e in exercises), "total", "pending review"]
     rows = []
     for r in reports:
         cells = [r.student]
@@ -15,6 +16,8 @@ def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
             cells.append(f"{ex.score:g}/{ex.max_score:g}" if ex else "-")
         t = r.total
         cells.append(f"{t['score']:g}/{t['max_score']:g}")
+        # Free-text points wait for a person; shown apart so they do not read as points lost.
+        cells.append(f"{t['manual_pending']:g}" if t["manual_pending"] else "")
         statuses = {s.status for ex in r.exercises.values() for s in ex.tests}
         notes = [s for s in ("missing", "error", "timeout") if s in statuses]
         if r.grader_errors:
