@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cnngrade.checks import expect_int, show
 from cnngrade.equivalence import assert_equivalent
-from cnngrade.worker.helpers import build_nested, build_sequential
+from cnngrade.worker.helpers import build_nested, build_sequential, leaf_output_shapes
 
 ANSWER_INPUT = (4, 3, 64, 64)  # the handout's question
 EQUIVALENCE_INPUTS = [(2, 3, 32, 32), (1, 3, 20, 28), (3, 3, 8, 8)]  # odd sizes expose padding and pooling slips
@@ -98,21 +98,6 @@ def build_pair(submission: Any, blocks: list[list]) -> tuple[Any, torch.nn.Modul
     return remote, trusted.eval()
 
 
-def hooked_shapes(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
-    """The output shape of every leaf layer in the order they run, recorded with forward hooks."""
-    shapes: list[tuple[int, ...]] = []
-    leaves = [m for m in model.modules() if not any(m.children())]
-    hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(map(int, out.shape))))
-             for m in leaves]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
-
-
 def describe(blocks: list[list]) -> str:
     """The architecture as the student would write it: Sequential(Conv2d(...), ReLU(), ...), nested if it is."""
     text = ["Sequential(" + ", ".join(f"{name}({', '.join(f'{k}={v}' for k, v in kw.items())})" for name, kw in block)
@@ -145,7 +130,7 @@ def test_trace_shapes_random(submission, arch, data_seed):
     blocks, shape = arch
     remote, trusted = build_pair(submission, blocks)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(data_seed))
-    expect_shapes(submission.trace_shapes(remote, x), hooked_shapes(trusted, x),
+    expect_shapes(submission.trace_shapes(remote, x), [tuple(s) for s in leaf_output_shapes(trusted, x)],
                   f"trace_shapes(model, x of shape {shape}) for model = {describe(blocks)}")
 
 
