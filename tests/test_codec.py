@@ -1,10 +1,12 @@
 """The wire format: values survive the round trip, and hostile frames are refused."""
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
 import struct
+import typing
 
 import numpy as np
 import pytest
@@ -109,3 +111,24 @@ def test_oversized_header_is_refused_before_reading_it():
     finally:
         os.close(r)
         os.close(w)
+
+
+class _Pair(typing.NamedTuple):
+    model: int
+    augment: bool
+
+
+class _Loud(list):
+    def __iter__(self):  # a subclass's own iteration is not what crosses: the list's items are
+        raise RuntimeError("never called")
+
+
+@pytest.mark.parametrize("value, plain", [
+    (collections.defaultdict(list, {"train_loss": [1.0], "val_acc": [0.5]}), {"train_loss": [1.0], "val_acc": [0.5]}),
+    (collections.OrderedDict([("b", 1), ("a", 2)]), {"b": 1, "a": 2}),
+    (_Pair(3, True), (3, True)),
+    (_Loud([1, 2]), [1, 2]),
+])
+def test_subclasses_of_plain_containers_cross_as_their_base_type(value, plain):
+    got = roundtrip(value)
+    assert got == plain and type(got) is type(plain)

@@ -62,14 +62,17 @@ class Encoder:
             if math.isfinite(value):
                 return value
             return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
-        if t is list:
-            return [self.encode(v, depth + 1) for v in value]
-        if t is tuple:
-            return {"$tuple": [self.encode(v, depth + 1) for v in value]}
-        if t is dict:
-            if all(type(k) is str and not k.startswith("$") for k in value):
-                return {k: self.encode(v, depth + 1) for k, v in value.items()}
-            return {"$dict": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()]}
+        # Subclasses (defaultdict, OrderedDict, a NamedTuple, a list subclass) cross as their base type, read
+        # through the base type's own methods: the data is what a grader asks about, not the class around it.
+        if isinstance(value, list):
+            return [self.encode(v, depth + 1) for v in list.__iter__(value)]
+        if isinstance(value, tuple) and not (t.__module__ == "torch" and t.__name__ == "Size"):
+            return {"$tuple": [self.encode(v, depth + 1) for v in tuple.__iter__(value)]}
+        if isinstance(value, dict):
+            items = list(dict.items(value))
+            if all(type(k) is str and not k.startswith("$") for k, _ in items):
+                return {k: self.encode(v, depth + 1) for k, v in items}
+            return {"$dict": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in items]}
         if t is bytes:
             return {"$bytes": self._blob(value)}
         module = t.__module__
