@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cnngrade.errors import StudentError
 
@@ -20,17 +21,28 @@ def is_integral(value: Any) -> bool:
 
 
 def expect_int(value: Any, expected: int, call: str) -> None:
-    if not is_integral(value):
-        raise AssertionError(f"{call} returned {show(value)} ({type(value).__name__}); expected the int {expected}")
-    assert int(value) == expected, f"{call} returned {int(value)}, expected {expected}"
+    """A whole number equal to ``expected``, judged by value: 24, 24.0, numpy.int64(24) and a 0-d tensor alike."""
+    from cnngrade.graderkit.values import BadValue, integer
+
+    try:
+        got = integer(value, call)
+    except BadValue:
+        raise AssertionError(f"{call} returned {show(value)} ({type(value).__name__}); "
+                             f"expected the whole number {expected}") from None
+    assert got == expected, f"{call} returned {got}, expected {expected}"
 
 
 def expect_close(value: Any, expected: float, call: str, *, abs_tol: float = 1e-6) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    """A number (by value, as ``graderkit.values.number`` reads it) within ``abs_tol`` of ``expected``."""
+    from cnngrade.graderkit.values import BadValue, number
+
+    try:
+        got = number(value, call, finite=False)
+    except BadValue:
         raise AssertionError(f"{call} returned {show(value)} ({type(value).__name__}); expected a number "
-                             f"close to {expected:g}")
-    assert math.isfinite(float(value)) and abs(float(value) - expected) <= abs_tol, \
-        f"{call} returned {float(value):g}, expected {expected:g} (tolerance {abs_tol:g})"
+                             f"close to {expected:g}") from None
+    assert math.isfinite(got) and abs(got - expected) <= abs_tol, \
+        f"{call} returned {got:g}, expected {expected:g} (tolerance {abs_tol:g})"
 
 
 def expect_raises(exc_name: str, fn: Callable[..., Any], *args: Any, call: str, **kwargs: Any) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ANCHORS, assert_verdict, grade_variants, variants
 
 from cnngrade.config import EXERCISES
 from cnngrade.records import StudentReport
-from conftest import assert_verdict, grade_variants, variants
 
 # The training thresholds of ex6/ex8 have their own harness (tests/test_training.py); here, the other checks.
 GRADER_FILES = {"ex6_cifar10_training": ["test_ex6_cifar10_training.py"], "ex8_ablation": ["test_ex8_ablation.py"]}
@@ -49,3 +49,14 @@ def test_free_text_answers_wait_for_a_person(graded):
         item = tests[f"EXPLANATIONS.{key}"]
         assert (item.status, item.score) == ("manual", 0.0)
         assert item.answer and "Awaiting review" in item.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_solution_full_and_stub_zero_in_the_variant_batch(graded, exercise: str):
+    """The same batch that grades the variants gives the reference solution every automatic point and the stub none."""
+    solution, stub = (graded(exercise)[name].exercises[exercise] for name in ANCHORS)
+    auto = [t for t in solution.tests if t.status != "manual"]
+    assert auto and all(t.score == t.max_score for t in auto), {t.name: t.output[:300] for t in auto if t.score < t.max_score}
+    assert not any(t.grader_error for t in [*auto, *stub.tests]), [t.name for t in [*auto, *stub.tests] if t.grader_error]
+    assert stub.score == 0, {t.name: t.status for t in stub.tests if t.score}

@@ -7,6 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from cnngrade.checks import call_text, expect_int, expect_raises
+from cnngrade.graderkit import values
 
 QUESTIONS = {"a": (28, 5, 0, 1), "b": (64, 3, 1, 1), "c": (128, 3, 0, 2), "d": (224, 7, 3, 2)}
 
@@ -52,8 +53,7 @@ def test_invalid_arguments_raise(submission, args):
 
 @pytest.mark.parametrize("question", sorted(QUESTIONS))
 def test_answer(submission, question):
-    answers = submission.value("ANSWERS")
-    assert isinstance(answers, dict), f"ANSWERS should be a dict, got {type(answers).__name__}"
+    answers = values.answers(submission)
     size, k, p, s = QUESTIONS[question]
     expect_int(answers.get(question), conv2d_side(size, k, p, s),
                f'ANSWERS["{question}"] (H={size}, K={k}, P={p}, S={s})')

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from cnngrade import measure
 from cnngrade.checks import call_text, expect_int, expect_raises, show
+from cnngrade.graderkit import values
 
 # The handout's stacks, input to output, as measure.Layer tuples (kind, kernel, stride, dilation).
 CONV3 = ("conv", 3, 1, 1)
@@ -56,13 +56,13 @@ def test_receptive_field_with_pools(submission, stack):
 
 
 # -- pooling ----------------------------------------------------------------------------------------
-values = st.one_of(st.integers(-50, 50), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False))
+cells = st.one_of(st.integers(-50, 50), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False))
 
 
 @st.composite
 def pooling_cases(draw: st.DrawFn) -> tuple[list[list[float]], int, int]:
     rows, cols = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    grid = draw(st.lists(st.lists(values, min_size=cols, max_size=cols), min_size=rows, max_size=rows))
+    grid = draw(st.lists(st.lists(cells, min_size=cols, max_size=cols), min_size=rows, max_size=rows))
     size = draw(st.integers(1, min(rows, cols)))
     stride = draw(st.integers(1, 4))
     return grid, size, stride
@@ -79,18 +79,19 @@ def expect_grid(got: Any, expected: torch.Tensor, call: str, rel_tol: float) -> 
     """A list of lists of numbers (ints accepted when equal) with the expected shape and values."""
     want = expected.tolist()
     shape = f"{len(want)} rows of {len(want[0])}"
-    if not (isinstance(got, list) and all(isinstance(row, list) for row in got)):
-        raise AssertionError(f"{call} returned {show(got)}; expected a list of lists of floats ({shape})")
+    try:
+        got = [values.sequence(row, f"{call} row {i}") for i, row in enumerate(values.sequence(got, call))]
+    except values.BadValue:
+        raise AssertionError(f"{call} returned {show(got)}; expected a list of lists of floats ({shape})") from None
     got_shape = [len(row) for row in got]
     assert got_shape == [len(r) for r in want], \
         f"{call} returned {len(got)} rows of lengths {got_shape}; expected {shape} (floor mode: only windows " \
         f"that fit completely, no padding)"
     for i, (row, wrow) in enumerate(zip(got, want)):
         for j, (v, w) in enumerate(zip(row, wrow)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise AssertionError(f"{call}: entry [{i}][{j}] is {show(v)} ({type(v).__name__}); expected a float")
-            assert math.isclose(float(v), w, rel_tol=rel_tol, abs_tol=rel_tol), \
-                f"{call}: entry [{i}][{j}] is {float(v):g}, expected {w:g}\nyou returned {show(got)}\nexpected {want}"
+            v = values.number(v, f"{call}: entry [{i}][{j}]")
+            assert math.isclose(v, w, rel_tol=rel_tol, abs_tol=rel_tol), \
+                f"{call}: entry [{i}][{j}] is {v:g}, expected {w:g}\nyou returned {show(got)}\nexpected {want}"
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -121,18 +122,12 @@ def test_pool_window_too_large_raises(submission, kind):
 
 
 # -- the handout's questions ----------------------------------------------------------------------
-def _answers(submission: Any) -> dict:
-    answers = submission.value("ANSWERS")
-    assert isinstance(answers, dict), f"ANSWERS should be a dict, got {type(answers).__name__}"
-    return answers
-
-
 @pytest.mark.parametrize("key, stack", [("rf_five_convs", FIVE_CONVS), ("rf_with_pools", WITH_POOLS)],
                          ids=["rf_five_convs", "rf_with_pools"])
 def test_answer_rf(submission, key, stack):
-    expect_int(_answers(submission).get(key), measure.receptive_field(stack), f'ANSWERS["{key}"]')
+    expect_int(values.answers(submission).get(key), measure.receptive_field(stack), f'ANSWERS["{key}"]')
 
 
 def test_answer_max_pool(submission):
-    expect_grid(_answers(submission).get("max_pool"), torch_pool("max", GRID, 2, 2),
+    expect_grid(values.answers(submission).get("max_pool"), torch_pool("max", GRID, 2, 2),
                 'ANSWERS["max_pool"] (2x2 max pooling, stride 2)', TOLERANCE)

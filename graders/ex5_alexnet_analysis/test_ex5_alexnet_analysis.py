@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnngrade.checks import call_text, expect_close, expect_int
+from cnngrade.graderkit import values
 
 # The handout's layers: AlexNet's FC6 and LeNet-5's first fully connected layer, both with a bias.
 ALEXNET_FC6 = (9216, 4096)
@@ -53,20 +54,14 @@ def test_conv_params(submission, in_channels, out_channels, kernel_size, bias):
                call_text("conv_params", in_channels, out_channels, kernel_size, **kwargs))
 
 
-def _answers(submission) -> dict:
-    answers = submission.value("ANSWERS")
-    assert isinstance(answers, dict), f"ANSWERS should be a dict, got {type(answers).__name__}"
-    return answers
-
-
 @pytest.mark.parametrize("key, layer", [("alexnet_fc6", ALEXNET_FC6), ("lenet_fc", LENET_FC)],
                          ids=["alexnet_fc6", "lenet_fc"])
 def test_answer(submission, key, layer):
-    expect_int(_answers(submission).get(key), linear_numel(*layer),
+    expect_int(values.answers(submission).get(key), linear_numel(*layer),
                f'ANSWERS["{key}"] (Linear({layer[0]}, {layer[1]}) with bias)')
 
 
 def test_answer_ratio(submission):
     expected = linear_numel(*ALEXNET_FC6) / linear_numel(*LENET_FC)
-    expect_close(_answers(submission).get("ratio"), expected,
+    expect_close(values.answers(submission).get("ratio"), expected,
                  'ANSWERS["ratio"] (alexnet_fc6 / lenet_fc)', abs_tol=RATIO_TOLERANCE)
