@@ -16,6 +16,10 @@ EXERCISES = (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GRADERS_DIR = PROJECT_ROOT / "graders"
 VISIBILITIES = ("public", "hidden")
+# What a test's verdict rests on. behaviour: the student's code run on inputs the grader chose, compared with a
+# trusted recomputation; answer: a value the student wrote down (ANSWERS), compared with a trusted computation;
+# advice: something only the worker itself can observe (a mode, autograd state): shown, never scored.
+KINDS = ("behaviour", "answer", "advice")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +30,7 @@ class TestSpec:
     points: float
     visibility: str = "hidden"
     description: str = ""
+    kind: str = "behaviour"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,11 +99,17 @@ def load_exercise(exercise: str, graders_dir: Path = GRADERS_DIR) -> ExerciseCon
     tests = []
     for name, spec in _check_keys(f"{path}: tests", top["tests"], set(top["tests"] or {})).items():
         where = f"{path}: tests.{name}"
-        spec = _check_keys(where, spec, {"points", "visibility", "description"}, {"points"})
+        spec = _check_keys(where, spec, {"points", "visibility", "description", "kind"}, {"points"})
         visibility = spec.get("visibility", "hidden")
         if visibility not in VISIBILITIES:
             raise GraderConfigError(f"{where}: visibility must be one of {', '.join(VISIBILITIES)}")
-        tests.append(TestSpec(str(name), _number(where, spec["points"]), visibility, str(spec.get("description", ""))))
+        kind = spec.get("kind", "behaviour")
+        if kind not in KINDS:
+            raise GraderConfigError(f"{where}: kind must be one of {', '.join(KINDS)}")
+        points = _number(where, spec["points"])
+        if kind == "advice" and points != 0:
+            raise GraderConfigError(f"{where}: an advice test scores nothing: set points: 0")
+        tests.append(TestSpec(str(name), points, visibility, str(spec.get("description", "")), kind))
     manual = []
     for name, spec in (top.get("manual") or {}).items():
         where = f"{path}: manual.{name}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-STATUSES = ("passed", "failed", "error", "timeout", "manual", "missing")
+# advice: a check that scores nothing did not hold; its message is feedback for the student.
+STATUSES = ("passed", "failed", "error", "timeout", "manual", "missing", "advice")
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 STATUS_LABELS = {
     "passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out",
-    "manual": "awaiting review", "missing": "file missing",
+    "manual": "awaiting review", "missing": "file missing", "advice": "advice",
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_FIGURE_BYTES = 4 << 20   # a figure bigger than this is a runaway plot, not feedback
@@ -38,7 +38,7 @@ td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: t
 .badge { display:inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
          white-space: nowrap; color:#fff; }
 .st-passed { background: var(--ok); } .st-failed { background: var(--bad); } .st-error { background:#6a1b9a; }
-.st-timeout { background: var(--warn); } .st-manual { background:#1565c0; } .st-missing { background:#616161; }
+.st-timeout { background: var(--warn); } .st-manual { background:#1565c0; } .st-missing { background:#616161; } .st-advice { background:#00838f; }
 .tag { font-size: 11px; color: var(--muted); border:1px solid var(--line); border-radius: 8px; padding: 0 6px; }
 pre { background:#f3f4f6; border:1px solid var(--line); border-radius:6px; padding: 8px 10px; margin: 6px 0;
       white-space: pre-wrap; overflow-wrap: anywhere; font: 13px/1.4 ui-monospace, Menlo, Consolas, monospace; }
