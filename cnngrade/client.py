@@ -6,6 +6,7 @@ that cannot cross (a model, a figure) come back as ``Handle``s.
 """
 from __future__ import annotations
 
+import codecs
 import itertools
 import os
 import secrets
@@ -18,12 +19,27 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cnngrade import reaping, sandbox
+from cnngrade import cgroups, reaping, sandbox
 from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed, WorkerTimeout
 from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
 from cnngrade.worker import codec
 
 IMPORT_TIMEOUT = 30.0
+EXTRA_PIDS = 8   # bubblewrap's own processes, which share the worker's cgroup
+
+
+OVERLOADED = "the machine was overloaded"
+
+
+class MachineOverloaded(SubmissionFault):
+    """A worker ran out of time because the machine gave it no CPU: not the student's timeout.
+
+    A SubmissionFault only so that every grader that handles worker failures handles it too; its test is
+    recorded with status error and flagged as a grader error (run.flag_overloaded), which
+    ``cnngrade grade --resume`` grades again.
+    """
+
+    status = "error"
 
 
 class Handle:
@@ -70,6 +86,13 @@ class Worker:
         self._next_id = 0
         self._workdir: str | None = None
         self._output_path: str | None = None
+        self._output_read = 0            # bytes of the current output file already taken by take_output()
+        self._output_kept = 0            # bytes taken from every file of this worker, against limits.output_bytes
+        self._output_carried = ""        # taken from an earlier process's file, not yet handed out
+        self._output_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._group: cgroups.Group | None = None   # the cgroup every process of this worker runs in
+        self._oom_kills = 0                          # its count of memory-limit kills when this process started
+        self._limit = call_timeout                   # the time limit of the request under way
 
     # -- life cycle ---------------------------------------------------------------------------
     def _start(self) -> None:
@@ -82,13 +105,21 @@ class Worker:
         resp_r, resp_w = os.pipe()
         assert self._workdir is not None
         home = os.path.join(self._workdir, "home")
+        try:
+            group = self._cgroup()
+        except cgroups.CgroupError:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                os.close(fd)
+            raise
         filter_fd = sandbox.seccomp_pipe() if self.isolation == "bwrap" else None
         cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
                              isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
-                             seccomp_fd=filter_fd)
+                             seccomp_fd=filter_fd, cgroup_procs=tuple(group.procs_files()) if group else ())
         reaping.become_subreaper()
         # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
         # RLIMIT_FSIZE, never choose where it lives; a fresh one per start, so a restart's output is its own.
+        self._output_carried += self._read_output()   # the previous process's output outlives its file
+        self._output_read, self._output_decoder = 0, codecs.getincrementaldecoder("utf-8")("replace")
         self._output_path = os.path.join(self._workdir, "output")
         try:
             with open(self._output_path, "wb") as out:
@@ -101,6 +132,7 @@ class Worker:
                 if fd is not None:
                     os.close(fd)
         _LIVE.add(self.proc.pid)
+        self._oom_kills = group.oom_kills() if group else 0
         self._req_w, self._resp_r = req_w, resp_r
         self.generation += 1
         self.memo = {}
@@ -118,6 +150,19 @@ class Worker:
         if self.fatal is not None:
             self._kill()
             raise self.fatal
+
+    def _cgroup(self) -> cgroups.Group | None:
+        """The worker's cgroup, made at its first start and kept (emptied) across restarts; None without cgroups.
+
+        A CgroupError (cgroups work here, yet this one could not be made) is the grader's problem, never the
+        student's: it propagates as an internal error rather than start a worker without its bounds.
+        """
+        base, _ = cgroups.active()
+        if self._group is None and base is not None:
+            lim = self.limits
+            self._group = base.create(cgroups.group_name("w"), cores=lim.threads, memory=lim.ram_bytes,
+                                      pids=lim.processes + EXTRA_PIDS)
+        return self._group
 
     def _prepare(self) -> None:
         """The worker's folder: a private copy of the submission, a home (rlimits mode), the output file."""
@@ -139,6 +184,10 @@ class Worker:
     def close(self) -> None:
         if self.proc is not None:
             self._kill()
+        if self._group is not None:
+            self._group.kill()
+            self._group.remove()
+            self._group = None
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -152,6 +201,8 @@ class Worker:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self._group is not None:   # everything the student started, however detached (setsid, double fork)
+            self._group.kill()
         proc.wait()
         _LIVE.discard(proc.pid)
         # Whatever the student started outside the process group (setsid daemons) runs as the sandbox uid;
@@ -172,6 +223,32 @@ class Worker:
         text = data[: self.limits.output_bytes].decode("utf-8", "replace")
         return text + ("\n[output truncated]" if len(data) > self.limits.output_bytes else "")
 
+    def take_output(self) -> str:
+        """What the student's code printed since the last call, across restarts, within limits.output_bytes.
+
+        The grading plugin calls it at test boundaries, so every test gets the slice printed while it ran:
+        students see the slices of public tests, the instructor all of them.
+        """
+        text = self._output_carried + self._read_output()
+        self._output_carried = ""
+        return text
+
+    def _read_output(self) -> str:
+        if not self._output_path or not os.path.exists(self._output_path):
+            return ""
+        with open(self._output_path, "rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            if end <= self._output_read:
+                return ""
+            fh.seek(self._output_read)
+            allowed = max(0, self.limits.output_bytes - self._output_kept)
+            data = fh.read(min(end - self._output_read, allowed))
+        truncated = end - self._output_read > len(data) and allowed > 0 and len(data) == allowed
+        self._output_read = end
+        self._output_kept += len(data)
+        text = self._output_decoder.decode(data)
+        return text + ("\n[output truncated]" if truncated else "")
+
     # -- requests -----------------------------------------------------------------------------
     def request(self, op: str, args: Any, timeout: float | None = None, **fields: Any) -> Any:
         if self.fatal is not None:
@@ -187,12 +264,20 @@ class Worker:
         enc = codec.Encoder(self._encode_arg)
         frame = codec.pack({"id": self._next_id, "op": op, "args": enc.encode(args), **fields}, enc.blobs)
         limit = min(timeout or self.call_timeout, self.deadline - time.monotonic())
+        self._limit = timeout or self.call_timeout
+        before = cgroups.sample(self._group)
         try:
             header, blobs = self._exchange(frame, time.monotonic() + limit)
         except (WorkerTimeout, WorkerCrashed) as exc:
+            if isinstance(exc, WorkerTimeout):
+                exc = self._judge_timeout(exc, before)
+            if isinstance(exc, MachineOverloaded):
+                # The rest of the exercise would be judged on the same starved machine, and --resume regrades
+                # the whole student: its remaining tests fail at once, with this grader error.
+                self.fatal = exc
             self._kill()
             self.dead = exc
-            raise
+            raise exc from None
         if header.get("id") != self._next_id or type(header.get("ok")) is not bool:
             self._kill()
             raise WorkerCrashed("the worker sent a reply out of order")
@@ -207,6 +292,22 @@ class Worker:
                                [str(m)[:200] for m in err.get("mro", [])][:20] if type(err.get("mro")) is list else None)
         except (codec.ProtocolError, RecursionError) as exc:
             raise WorkerCrashed(f"the worker's reply broke the protocol: {exc}") from None
+
+    def _judge_timeout(self, exc: WorkerTimeout, before: cgroups.Sample) -> SubmissionFault:
+        """The student's timeout, with the CPU time the worker got beside the wall time; or, when the worker got
+        almost no CPU and its threads wait to run, the machine's overload (a grader error, regraded by --resume)."""
+        after = cgroups.sample(self._group)
+        if before.cpu is None or after.cpu is None:
+            return exc
+        wall, cpu = after.wall - before.wall, after.cpu - before.cpu
+        usage = f"the worker got {cpu:.1f} s of CPU time in {wall:.1f} s"
+        waiting = cgroups.waiting(self._group) if cpu < cgroups.MIN_CPU_SHARE * wall else 0.0
+        if cgroups.overloaded(wall, cpu, waiting):
+            return MachineOverloaded(
+                f"{OVERLOADED}: {exc}, but {usage}, and its threads were waiting for a CPU {waiting:.0%} of the "
+                "time. This is not the student's timeout; grade again on a less busy machine (cnngrade grade "
+                "--resume regrades it) or with fewer --jobs")
+        return WorkerTimeout(f"{exc} ({usage})")
 
     def _encode_arg(self, obj: Any) -> Any:
         if isinstance(obj, Handle):
@@ -240,7 +341,7 @@ class Worker:
             raise WorkerCrashed(f"the worker's reply broke the protocol: {exc}") from None
 
     def _limit_text(self, deadline: float) -> str:
-        return "the exercise's time limit" if deadline >= self.deadline - 0.01 else f"{self.call_timeout:g} s"
+        return "the exercise's time limit" if deadline >= self.deadline - 0.01 else f"{self._limit:g} s"
 
     def _crash(self) -> WorkerCrashed:
         proc = self.proc
@@ -251,10 +352,14 @@ class Worker:
         if code is not None and code > 128 and self.isolation == "bwrap":
             code = 128 - code   # bubblewrap reports a child killed by signal N as exit status 128 + N
         why = f"exit status {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
-        if code == -signal.SIGKILL or code == -signal.SIGXCPU:
+        if self._group is not None and self._group.oom_kills() > self._oom_kills:
+            why += (f" (killed: its processes used more than their memory limit of {self.limits.ram_bytes >> 20} MiB, "
+                    "files written to /tmp included)")
+        elif code == -signal.SIGKILL or code == -signal.SIGXCPU:
             why += " (killed: a resource limit such as memory or CPU time was reached, or it killed itself)"
-        tail = self.output()[-1500:]
-        return WorkerCrashed(f"the worker process ended during the call ({why})" + (f"\noutput:\n{tail}" if tail else ""))
+        # What it printed is not quoted here: this message reaches the student for hidden tests too, and the
+        # printed text is attributed to its test (take_output), shown to students for public tests only.
+        return WorkerCrashed(f"the worker process ended during the call ({why})")
 
 
 _SLOTS = itertools.count()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import cnngrade
-from cnngrade import profiles
+from cnngrade import cgroups, profiles
 from cnngrade.collect import StudentSubmission, collect_class
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
@@ -63,27 +63,77 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
              graders_dir: Path, isolation: str, limits: Limits, profile: dict,
              public_only: bool = False) -> dict[str, ExerciseResult]:
+    base, why = cgroups.active()
+    # One grading process per GPU at a time, waited for before its time starts (see docs/instructors.md).
+    lock = cgroups.acquire_device(_gpu_devices()) if profiles.uses_gpu(profile) else None
+    grader = _grader_group(base, limits)
     job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
-              {k: v for k, v in limits.__dict__.items()}, profile, public_only)
+              {k: v for k, v in limits.__dict__.items()}, profile, public_only, base.to_dict() if base else None,
+              why, grader.procs_files() if grader else [], lock.device if lock else None)
     budget = sum(profiles.exercise_time_limit(c, profile) for c in configs.values()) + SLACK_SECONDS
     with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
         spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))
         Path(spec).write_text(json.dumps(job.__dict__))
         proc = _grading_context().Process(target=child_main, args=(spec, out, err), daemon=False)
-        proc.start()
-        proc.join(budget)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-            problem = f"the grading process ran past {budget:g} s and was stopped"
-        elif proc.exitcode != 0 or not os.path.exists(out):
-            detail = Path(err).read_text(errors="replace")[-1500:] if os.path.exists(err) else ""
-            problem = f"the grading process failed (exit {proc.exitcode}): {detail}"
-        else:
-            problem = ""
+        try:
+            proc.start()
+            problem = _wait_for(proc, budget, out, err, grader, limits)
+        finally:
+            _contain_leftovers(base, grader, proc.pid)
+            if lock is not None:
+                lock.release()
         if problem:
             return {e: unavailable_result(c, "error", problem, grader_error=True) for e, c in configs.items()}
         return {d["exercise"]: ExerciseResult.from_dict(d) for d in json.loads(Path(out).read_text())}
+
+
+def _wait_for(proc: multiprocessing.process.BaseProcess, budget: float, out: str, err: str,
+              grader: cgroups.Group | None, limits: Limits) -> str:
+    """'' once the grading process ended well, else what went wrong (that student's grader error)."""
+    proc.join(budget)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return f"the grading process ran past {budget:g} s and was stopped"
+    if grader is not None and grader.out_of_memory():
+        return (f"the grading process used more than its memory bound ({limits.grader_memory_bytes >> 20} MiB) "
+                "and was stopped; grade this student again (cnngrade grade --resume)")
+    if proc.exitcode != 0 or not os.path.exists(out):
+        detail = Path(err).read_text(errors="replace")[-1500:] if os.path.exists(err) else ""
+        if "MemoryError" in detail:
+            detail = f"it ran out of its memory bound ({limits.grader_memory_bytes >> 20} MiB): {detail}"
+        return f"the grading process failed (exit {proc.exitcode}): {detail}"
+    return ""
+
+
+def _grader_group(base: cgroups.Base | None, limits: Limits) -> cgroups.Group | None:
+    """The grading process's own cgroup, which bounds its memory; None (it caps its address space instead)."""
+    if base is None:
+        return None
+    try:
+        return base.create(cgroups.group_name("g"), memory=limits.grader_memory_bytes)
+    except cgroups.CgroupError:
+        return None
+
+
+def _contain_leftovers(base: cgroups.Base | None, grader: cgroups.Group | None, pid: int | None) -> None:
+    """After a grading process: empty and remove its cgroup and any worker group it could not remove itself
+    (it was killed), so no process of that student outlives its grading."""
+    if grader is not None:
+        grader.kill()
+        grader.remove()
+    if base is not None and pid is not None:
+        base.sweep(f"{cgroups.PREFIX}{pid}-")
+
+
+_DEVICES: list[str] | None = None
+
+
+def _gpu_devices() -> list[str]:
+    global _DEVICES
+    if _DEVICES is None:
+        _DEVICES = cgroups.visible_devices()
+    return _DEVICES
 
 
 _CONTEXT: multiprocessing.context.ForkServerContext | None = None
@@ -119,6 +169,8 @@ def finished_report(out_dir: Path, student: str, exercises: list[str], profile: 
         return None
     if any(e not in report.exercises or not report.exercises[e].tests for e in exercises):
         return None
+    if any(t.grader_error for e in exercises for t in report.exercises[e].tests):
+        return None   # cnngrade, not the student, failed there (an overloaded machine, a grader bug): regrade
     return report
 
 
@@ -140,6 +192,7 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
         # inconsistent grader stops the batch instead of zeroing every student.
         students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
         check_isolation(isolation)
+        cgroups.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
         configs = {e: load_exercise(e, graders_dir) for e in exercises}
         check_graders(list(configs.values()), graders_dir)
         return _grade_students(students, configs, out_dir, jobs=jobs, graders_dir=graders_dir, isolation=isolation,

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from cnngrade import cgroups
 from cnngrade.config import ExerciseConfig, load_exercise
 from cnngrade.errors import GraderConfigError
 from cnngrade.sandbox import Limits
@@ -36,6 +37,10 @@ class Job:
     limits: dict[str, int] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] = dataclasses.field(default_factory=dict)
     public_only: bool = False    # run only the tests the YAML marks public (`cnngrade check`)
+    cgroup: dict[str, Any] | None = None   # where workers' cgroups are made (cgroups.Base), None: no cgroups
+    cgroup_problem: str = ""     # why there are none
+    grader_procs: list[str] = dataclasses.field(default_factory=list)   # this process's own (memory) cgroup
+    device: str | None = None    # the CUDA device this process holds (cgroups.acquire_device)
 
 
 def _pytest_main(args: list[str], plugin: Any) -> int:
@@ -67,8 +72,23 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
     files = [str(f) for cfg in configs.values() for f in cfg.test_files]
     if files:
         _pytest_main([*files, *PYTEST_ARGS, "--rootdir", str(graders), "-c", os.devnull], plugin)
+    flag_overloaded(plugin.outcomes)
     return [exercise_result(cfg, plugin.outcomes[e], plugin.manual.get(e, {}), plugin.outputs.get(e, "")).to_dict()
             for e, cfg in configs.items()]
+
+
+def flag_overloaded(outcomes: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Tests that timed out only because the machine starved the worker are grader errors (regraded by --resume).
+
+    Their message is the trusted side's own (client.MachineOverloaded); a student's text never starts a
+    test's message, which begins with the grader's words or "Your code raised".
+    """
+    from cnngrade.client import OVERLOADED
+
+    for tests in outcomes.values():
+        for outcome in tests.values():
+            if outcome.get("status") == "error" and str(outcome.get("output", "")).startswith(OVERLOADED):
+                outcome["grader_error"] = True
 
 
 def public_part(cfg: ExerciseConfig) -> ExerciseConfig:
@@ -125,9 +145,27 @@ def child_main(spec_path: str, out_path: str, err_path: str) -> None:
         os._exit(1)
 
 
+def contain(job: Job) -> None:
+    """Before any grading: join this process's cgroup (its memory bound), else cap its address space; take the
+    batch's cgroup base for the workers; see only the GPU this process holds.
+
+    A runaway in the trusted process (hostile data it reads back) then ends this student's grading, as a
+    grader error, instead of taking the machine's memory from the whole batch.
+    """
+    for path in job.grader_procs:
+        Path(path).write_text(str(os.getpid()))
+    cgroups.use(cgroups.Base.from_dict(job.cgroup) if job.cgroup else None, job.cgroup_problem)
+    gpu = job.profile.get("device") == "cuda"
+    if not job.grader_procs and not gpu:   # CUDA maps a huge address space: there only a cgroup can bound memory
+        cgroups.bound_memory_without_cgroup(Limits(**job.limits).grader_memory_bytes)
+    if job.device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = job.device   # before anything in this process starts CUDA
+
+
 def main(argv: list[str]) -> int:
     spec_path, out_path = argv
     job = Job(**json.loads(Path(spec_path).read_text()))
+    contain(job)
     results = grade_job(job)
     tmp = out_path + ".tmp"
     Path(tmp).write_text(json.dumps(results))

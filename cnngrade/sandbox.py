@@ -5,7 +5,7 @@ import dataclasses
 import functools
 import glob
 import os
-import resource
+import re
 import shutil
 import site
 import subprocess
@@ -13,9 +13,14 @@ import sys
 from pathlib import Path
 
 import cnngrade
-from cnngrade import seccomp
+from cnngrade import cgroups, seccomp
 from cnngrade.errors import IsolationUnavailable
 from cnngrade.worker.server import BOOTSTRAP
+
+try:
+    import resource
+except ImportError:   # Windows: `cnngrade check` refuses to start a worker there (see check.py)
+    resource = None  # type: ignore[assignment]
 
 PACKAGE_DIR = str(Path(cnngrade.__file__).resolve().parent)
 PACKAGE_PARENT = str(Path(PACKAGE_DIR).parent)
@@ -43,6 +48,8 @@ class Limits:
     """Resource limits of one worker process."""
 
     memory_bytes: int = 6 << 30       # address space; the CUDA build of torch maps about 4 GiB at import
+    ram_bytes: int = 4 << 30          # the worker's cgroup: all its processes' memory, its tmpfs pages included
+    grader_memory_bytes: int = 4 << 30   # the trusted grading process's own memory bound
     cpu_seconds: int = 600
     processes: int = 64               # per sandbox uid; threads count too
     file_bytes: int = 64 << 20        # also caps the file that captures the student's stdout/stderr
@@ -53,13 +60,27 @@ class Limits:
 
 
 def limits_for(jobs: int) -> Limits:
-    """Default limits when ``jobs`` students are graded at once: the cores are shared out as torch threads."""
-    return Limits(threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    """Default limits when ``jobs`` students are graded at once: the cores are shared out as torch threads (and
+    as each worker's CPU quota), and the memory so that every worker and grading process fits at once."""
+    jobs = max(1, jobs)
+    share = _memory_bytes() * 3 // 4 // jobs   # a quarter left to the system and the page cache
+    ram = max(1 << 30, min(Limits.ram_bytes, share * 2 // 3))
+    return Limits(threads=max(1, (os.cpu_count() or 1) // jobs), ram_bytes=ram,
+                  grader_memory_bytes=max(1 << 30, min(Limits.grader_memory_bytes, share // 3)))
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):   # no sysconf (Windows)
+        return 16 << 30
 
 
 def isolation_warning(isolation: str) -> str:
-    """The loud line every report and the CLI carry when the isolation is weaker than bubblewrap."""
-    return RLIMITS_WARNING if isolation == "rlimits" else ""
+    """The loud line every report and the CLI carry when the isolation is weaker than it should be: no
+    bubblewrap (``--isolation rlimits``), or no cgroups to hold each worker to its share of the machine."""
+    parts = [RLIMITS_WARNING if isolation == "rlimits" else "", cgroups.warning()]
+    return " ".join(p for p in parts if p)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +95,14 @@ class WorkerCommand:
     uid: int | None = None            # the unprivileged uid the student's code runs as (None: ours)
     gpu: bool = False
     seccomp_fd: int | None = None     # bubblewrap reads the seccomp filter from it; pass it to the child
+    cgroup_procs: tuple[str, ...] = ()   # the worker's cgroup (one cgroup.procs file per hierarchy)
 
     def preexec(self) -> None:
-        """Runs in the child before exec: apply the rlimits, inherited by everything the student starts."""
+        """Runs in the child before exec: join the worker's cgroup, apply the rlimits; both are inherited by
+        everything the student starts, bubblewrap included, before any of the student's code runs."""
+        for path in self.cgroup_procs:   # an error here stops the start: no worker runs outside its cgroup
+            with open(path, "w") as fh:
+                fh.write(str(os.getpid()))
         lim = self.limits
         pairs = [(resource.RLIMIT_CPU, lim.cpu_seconds), (resource.RLIMIT_FSIZE, lim.file_bytes),
                  (resource.RLIMIT_NOFILE, lim.open_files), (resource.RLIMIT_CORE, 0)]
@@ -175,7 +201,10 @@ def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, ui
             argv += ["--dev-bind", node, node]
         if os.path.exists("/etc/ld.so.cache"):  # libcuda is found through the loader cache on some systems
             argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    made: set[str] = set()
+    # The private /tmp first: an interpreter or a virtual environment under /tmp is bound over it afterwards,
+    # not hidden by it.
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP]
+    made: set[str] = {SANDBOX_TMP}
     for path in python_paths():
         # bubblewrap would create missing parents 0700 (root's home is); the sandbox uid must traverse them.
         for parent in _parents(path):
@@ -186,32 +215,43 @@ def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, ui
     argv += ["--perms", "0755", "--dir", RUNTIME_ROOT, "--perms", "0755", "--dir", f"{RUNTIME_ROOT}/cnngrade"]
     for part in WORKER_PARTS:
         argv += ["--ro-bind", os.path.join(PACKAGE_DIR, part), f"{RUNTIME_ROOT}/cnngrade/{part}"]
-    argv += ["--ro-bind", submission_dir, SUBMISSION_MOUNT,
-             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP, "--chdir", SANDBOX_TMP]
+    argv += ["--ro-bind", submission_dir, SUBMISSION_MOUNT, "--chdir", SANDBOX_TMP]
     return argv + (drop_privileges(uid) if uid is not None else [])
 
 
 def worker_command(submission_dir: Path, module: str, req_fd: int, resp_fd: int, workdir: str,
                    *, isolation: str = ISOLATIONS[0], limits: Limits = Limits(), uid: int | None = None,
-                   gpu: bool = False, seccomp_fd: int | None = None) -> WorkerCommand:
+                   gpu: bool = False, seccomp_fd: int | None = None,
+                   cgroup_procs: tuple[str, ...] = ()) -> WorkerCommand:
     """The command that starts a worker serving ``module`` from ``submission_dir`` (a copy readable by ``uid``).
 
     ``workdir`` is the worker's home in rlimits mode (writable by ``uid``); under bubblewrap the worker works in
     its private /tmp instead. ``gpu`` passes the NVIDIA device nodes in and lifts the address-space limit.
     ``seccomp_fd`` (bwrap only): a readable fd holding ``seccomp.program()``, see ``seccomp_pipe``.
+    ``cgroup_procs``: the cgroup.procs files the worker joins before it execs (``cgroups.Group.procs_files``).
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"unknown isolation {isolation!r}")
     python = sys.executable   # not resolved: a virtual environment is recognised by the path it is started as
     tail = [str(req_fd), str(resp_fd)]
     if isolation == "bwrap":
-        env = worker_env(SANDBOX_TMP, limits)
+        env = _gpu_env(worker_env(SANDBOX_TMP, limits), gpu)
         argv = [*bwrap_prefix(str(submission_dir), limits, env, uid=uid, gpu=gpu, seccomp_fd=seccomp_fd),
                 python, *PYTHON_FLAGS, "-c", BOOTSTRAP, RUNTIME_ROOT, *tail, SUBMISSION_MOUNT, module]
-        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu, seccomp_fd)
+        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu, seccomp_fd,
+                             tuple(cgroup_procs))
     argv = [*(drop_privileges(uid) if uid is not None else []),
             python, *PYTHON_FLAGS, "-c", BOOTSTRAP, PACKAGE_PARENT, *tail, str(submission_dir), module]
-    return WorkerCommand(argv, worker_env(workdir, limits), workdir, limits, isolation, uid, gpu)
+    return WorkerCommand(argv, _gpu_env(worker_env(workdir, limits), gpu), workdir, limits, isolation, uid, gpu,
+                         cgroup_procs=tuple(cgroup_procs))
+
+
+def _gpu_env(env: dict[str, str], gpu: bool) -> dict[str, str]:
+    """A GPU worker sees the device its grading process holds (see cgroups.acquire_device), not the others."""
+    device = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    if gpu and device:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    return env
 
 
 def seccomp_pipe() -> int | None:
@@ -230,7 +270,7 @@ def _missing_message() -> str:
             "limits alone (weaker)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
     """'' when a trivial worker interpreter starts under ``isolation``, else why not (cached per process)."""
     if isolation == "bwrap" and bwrap is None:
@@ -246,7 +286,7 @@ def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
         argv = [*(drop_privileges(uid) if uid is not None else []), sys.executable, "-I", "-c",
                 f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {probe}"]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
+        proc = subprocess.run(argv, check=False, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
                               env={"PATH": "/usr/bin:/bin"}, pass_fds=() if fd is None else (fd,),
                               preexec_fn=seccomp.install if isolation == "rlimits" and seccomp.supported() else None)
     except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as exc:
@@ -258,15 +298,30 @@ def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
         return ""
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     why = lines[-1] if lines else f"exit status {proc.returncode}"
-    if isolation == "bwrap" and not why.startswith("bwrap:"):
-        return (f"the worker's Python cannot start inside the bubblewrap sandbox ({why}): the sandbox shows only "
-                f"{', '.join(python_paths())} and /usr of this machine; install Python and its packages there")
+    if isolation == "bwrap" and (not why.startswith("bwrap:") or "execvp" in why):
+        return _missing_inside(why)
     if isolation == "bwrap":
         return (f"bubblewrap cannot create its sandbox here ({why}): run cnngrade as root, allow unprivileged "
                 "user namespaces (e.g. sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
                 "profile for bwrap), or pass --isolation rlimits to grade with resource limits alone (weaker)")
     return (f"with --isolation rlimits the worker runs as uid {uid} and cannot start ({why}): install Python "
             "and cnngrade under a prefix every user can read, or use --isolation bwrap")
+
+
+def _missing_inside(why: str) -> str:
+    """Why the worker's Python does not start in the sandbox, naming what is missing there."""
+    shown = f"/usr and {', '.join(python_paths())}"
+    module = re.search(r"No module named '([^']+)'", why)
+    if module:
+        return (f"the worker's Python cannot import {module.group(1)} inside the bubblewrap sandbox ({why}): the "
+                f"sandbox shows {shown} of this machine; install {module.group(1).split('.')[0]} in "
+                f"{sys.prefix} or in one of those folders")
+    if "execvp" in why:
+        return (f"the worker's interpreter {sys.executable} (really {os.path.realpath(sys.executable)}) cannot be "
+                f"run inside the bubblewrap sandbox ({why}): the sandbox shows {shown} of this machine; use a "
+                "Python installed in one of them")
+    return (f"the worker's Python cannot start inside the bubblewrap sandbox ({why}): the sandbox shows {shown} "
+            "of this machine; install Python and its packages there")
 
 
 def check_isolation(isolation: str) -> None:

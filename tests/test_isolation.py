@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,11 @@ def test_regrading_is_identical_and_resume_keeps_finished_reports(tmp_path):
         assert _without_timing(on_disk) == _without_timing(first[student]), student
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["a_solution", "b_stub", "c_broken"]
+
+
+def test_a_worker_python_that_cannot_start_is_named_with_what_is_missing():
+    module = sandbox._missing_inside("ModuleNotFoundError: No module named 'numpy.core'")
+    assert "cannot import numpy.core" in module and "install numpy in" in module
+    assert all(p in module for p in sandbox.python_paths())
+    interpreter = sandbox._missing_inside("bwrap: execvp /opt/py/bin/python3: No such file or directory")
+    assert "interpreter" in interpreter and os.path.realpath(sys.executable) in interpreter
