@@ -78,6 +78,9 @@ def safe_extract(archive: Path, target: Path, limits: ArchiveLimits = ArchiveLim
     except OSError as exc:
         _clear(target)
         raise ArchiveError(f"it could not be unpacked ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed archive nobody foresaw (odd names, headers): refused whole
+        _clear(target)
+        raise ArchiveError(f"it could not be unpacked ({type(exc).__name__})") from None
     return written
 
 

@@ -5,8 +5,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from cnngrade.intake import class_entries
+from cnngrade.intake import class_entries, unreadable
 from cnngrade.notebooks import NotebookError, stage_notebook
+from cnngrade.sinks import scrub_paths
 
 
 @dataclasses.dataclass
@@ -67,6 +68,8 @@ def _stage(notebook: Path | None, problem: str, exercise: str, staging: Path | N
         return stage_notebook(notebook, where, exercise), ""
     except NotebookError as exc:
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a notebook nobody foresaw is this exercise's error, not the batch's
+        return None, unreadable(notebook.name, exc)
 
 
 def _mkdir(path: Path) -> Path:
@@ -81,10 +84,15 @@ def collect_class(submissions: Path, exercises: list[str], *, layout: str = "aut
     students = []
     for entry in class_entries(submissions, layout, staging):
         if entry.path is None or entry.error:
+            # The error is shown to the student: no folder of the grading machine in it.
             sub = StudentSubmission(student=entry.student, path=entry.path or submissions,
-                                    error=entry.error or f"{entry.student} has no files")
+                                    error=scrub_paths(entry.error) or f"{entry.student} has no files")
         else:
-            sub = collect_student(entry.path, exercises, staging)
+            try:
+                sub = collect_student(entry.path, exercises, staging)
+            except Exception as exc:  # noqa: BLE001 - one student's surprise is their error, never the batch's end
+                sub = StudentSubmission(student=entry.student, path=entry.path,
+                                        error=unreadable(entry.source or entry.student, exc))
             sub.student = entry.student
         sub.info, sub.notes = entry.info, entry.notes + sub.notes
         students.append(sub)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,7 @@ import yaml
 from cnngrade.archives import ArchiveError, safe_extract
 from cnngrade.config import EXERCISES
 from cnngrade.errors import InputError, UsageError
+from cnngrade.sinks import scrub_paths, student_id, terminal_text
 
 LAYOUTS = ("auto", "folders", "canvas", "moodle", "gradescope")
 # Canvas: {sortable name}_{LATE_}{user_id}_{attachment_id}_{display name}; anonymous grading drops the name.
@@ -31,6 +33,13 @@ class Entry:
     info: dict[str, str] = dataclasses.field(default_factory=dict)   # name, LMS ids, late marker
     error: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    source: str = ""    # the download's entry (file or folder name) this student came from
+
+
+def unreadable(name: str, exc: Exception) -> str:
+    """The one-line error of an entry that made a reading step fail in a way nobody foresaw."""
+    detail = scrub_paths(str(exc).strip().splitlines()[0][:300]) if str(exc).strip() else ""
+    return f"{name} could not be read ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 
 def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
@@ -57,10 +66,28 @@ def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
         raise InputError(f"{source} is empty: expected one entry per student")
     chosen = detect_layout(root) if layout == "auto" else layout
     reader = {"folders": _folders, "canvas": _canvas, "moodle": _moodle, "gradescope": _gradescope}[chosen]
-    entries = reader(root, staging / "students")
+    entries = refuse_collisions(reader(root, staging / "students"))
     if not entries:
         raise InputError(f"{source}: no student submission found in the {chosen} layout")
     return sorted(entries, key=lambda e: e.student)
+
+
+def refuse_collisions(entries: list[Entry]) -> list[Entry]:
+    """Two entries that map to one student id (``alice.zip`` beside ``alice/``) are not graded: one report
+    would overwrite the other. They become one entry in error naming both; the batch goes on."""
+    by_id: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.student, []).append(entry)
+    kept = []
+    for sid, group in by_id.items():
+        if len(group) == 1:
+            kept.append(group[0])
+            continue
+        names = " and ".join(repr(e.source or e.student) for e in group)
+        error = f"{names} both map to the student id {sid!r}; keep one of them and grade again"
+        print(f"cnngrade: error: {terminal_text(error)}", file=sys.stderr)
+        kept.append(Entry(sid, None, dict(group[0].info), error=error, source=names))
+    return kept
 
 
 def _single_folder(root: Path) -> Path:
@@ -97,14 +124,21 @@ def _unpack_into(archive: Path, target: Path, entry: Entry) -> None:
 def _folders(root: Path, staging: Path) -> list[Entry]:
     """One entry per student: a folder of files, or a .zip of one (the student id is the name without .zip)."""
     entries = []
-    for path in sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"):
-        if path.is_file() and path.suffix.lower() == ".zip":
-            entry = Entry(path.stem, staging / path.stem)
-            _unpack_into(path, entry.path, entry)
-        elif path.is_dir() and not path.is_symlink():
-            entry = Entry(path.name, path)
-        else:
-            entry = Entry(path.name, None, error=f"{path.name} is not a folder or a .zip of the student's files")
+    paths = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX")
+    for number, path in enumerate(paths):
+        is_zip = path.suffix.lower() == ".zip" and not path.is_dir()
+        entry = Entry(student_id(path.stem if is_zip else path.name), None, source=path.name)
+        try:
+            if is_zip and path.is_file():
+                # Staged by position: two names that normalise to one id must not unpack into one folder.
+                entry.path = staging / f"{number:05d}"
+                _unpack_into(path, entry.path, entry)
+            elif path.is_dir() and not path.is_symlink():
+                entry.path = path
+            else:
+                entry.error = f"{path.name} is not a folder or a .zip of the student's files"
+        except Exception as exc:  # noqa: BLE001 - one entry's surprise is that student's error, never the batch's end
+            entry.error = unreadable(path.name, exc)
         entries.append(entry)
     return entries
 
@@ -125,26 +159,36 @@ def _canvas(root: Path, staging: Path) -> list[Entry]:
         m = CANVAS.match(path.name)
         if not m:
             if not CANVAS_TEXT.match(path.name):
-                print(f"cnngrade: note: {path.name} does not look like a Canvas submission file; skipped")
+                print(f"cnngrade: note: {terminal_text(path.name)} does not look like a Canvas submission file; "
+                      "skipped")
             continue
-        uid = m["user_id"]
+        uid = student_id(m["user_id"])
         entry = by_id.setdefault(uid, Entry(uid, staging / uid, {"canvas_id": "" if uid.startswith("anon_") else uid,
-                                                                  "name": m["name"] or ""}))
-        if m["late"]:
-            entry.info["late"] = "yes"
-        entry.path.mkdir(parents=True, exist_ok=True)
-        name, file_id = module_name(m["filename"]), int(m["file_id"])
-        if name.lower().endswith(".zip"):
-            _unpack_into(path, entry.path, entry)
-            continue
-        previous = chosen.get((uid, name))
-        if previous is not None:
-            entry.notes.append(f"{name} was handed in twice; graded the later upload (file {max(previous, file_id)})")
-            if previous > file_id:
-                continue
-        chosen[(uid, name)] = file_id
-        shutil.copyfile(path, entry.path / name)
+                                                                  "name": m["name"] or ""}, source=uid))
+        try:
+            _canvas_file(path, m, entry, chosen)
+        except Exception as exc:  # noqa: BLE001 - one file's surprise is that student's error, never the batch's end
+            entry.error = entry.error or unreadable(path.name, exc)
     return list(by_id.values())
+
+
+def _canvas_file(path: Path, m: re.Match, entry: Entry, chosen: dict[tuple[str, str], int]) -> None:
+    """Copy (or unpack) one Canvas file into its student's folder; of a file handed in twice, the later one."""
+    assert entry.path is not None
+    if m["late"]:
+        entry.info["late"] = "yes"
+    entry.path.mkdir(parents=True, exist_ok=True)
+    name, file_id = module_name(m["filename"]), int(m["file_id"])
+    if name.lower().endswith(".zip"):
+        _unpack_into(path, entry.path, entry)
+        return
+    previous = chosen.get((entry.student, name))
+    if previous is not None:
+        entry.notes.append(f"{name} was handed in twice; graded the later upload (file {max(previous, file_id)})")
+        if previous > file_id:
+            return
+    chosen[(entry.student, name)] = file_id
+    shutil.copyfile(path, entry.path / name)
 
 
 def _moodle(root: Path, staging: Path) -> list[Entry]:
@@ -154,19 +198,28 @@ def _moodle(root: Path, staging: Path) -> list[Entry]:
         m = MOODLE.match(folder.name)
         if not m:
             continue
-        entry = by_id.setdefault(m["id"], Entry(m["id"], staging / m["id"], {"moodle_id": m["id"], "name": m["name"]}))
-        entry.path.mkdir(parents=True, exist_ok=True)
-        for item in sorted(folder.iterdir()):
-            if item.is_symlink():
-                continue
-            entry.path.mkdir(parents=True, exist_ok=True)   # a failed unpack removes the folder
-            if item.is_file() and item.suffix.lower() == ".zip":
-                _unpack_into(item, entry.path, entry)
-            elif item.is_file():
-                shutil.copyfile(item, entry.path / module_name(item.name))
-            elif item.is_dir():
-                shutil.copytree(item, entry.path / item.name, symlinks=True, dirs_exist_ok=True)
+        uid = student_id(m["id"])
+        entry = by_id.setdefault(uid, Entry(uid, staging / uid, {"moodle_id": m["id"], "name": m["name"]}, source=uid))
+        try:
+            _moodle_folder(folder, entry)
+        except Exception as exc:  # noqa: BLE001 - one folder's surprise is that student's error, never the batch's end
+            entry.error = entry.error or unreadable(folder.name, exc)
     return list(by_id.values())
+
+
+def _moodle_folder(folder: Path, entry: Entry) -> None:
+    assert entry.path is not None
+    entry.path.mkdir(parents=True, exist_ok=True)
+    for item in sorted(folder.iterdir()):
+        if item.is_symlink():
+            continue
+        entry.path.mkdir(parents=True, exist_ok=True)   # a failed unpack removes the folder
+        if item.is_file() and item.suffix.lower() == ".zip":
+            _unpack_into(item, entry.path, entry)
+        elif item.is_file():
+            shutil.copyfile(item, entry.path / module_name(item.name))
+        elif item.is_dir():
+            shutil.copytree(item, entry.path / item.name, symlinks=True, dirs_exist_ok=True)
 
 
 def _gradescope(root: Path, staging: Path) -> list[Entry]:
@@ -178,25 +231,30 @@ def _gradescope(root: Path, staging: Path) -> list[Entry]:
     if not isinstance(meta, dict):
         raise InputError(f"{root / GRADESCOPE_METADATA}: expected a mapping of submission folders")
     entries = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("submission_")):
-        record = meta.get(folder.name) or {}
-        submitters = record.get(":submitters") or [{}]
-        first = submitters[0] if isinstance(submitters[0], dict) else {}
-        sid, email = str(first.get(":sid") or ""), str(first.get(":email") or "")
-        student = sid or email.split("@")[0] or folder.name
-        entry = Entry(_safe_id(student), folder, {"name": str(first.get(":name") or ""), "email": email, "sid": sid,
-                                                  "gradescope_submission": folder.name.removeprefix("submission_")})
-        if len(submitters) > 1:
-            others = ", ".join(str(s.get(":name", "?")) for s in submitters[1:] if isinstance(s, dict))
-            entry.notes.append(f"group submission, also by {others}")
-        zips = list(folder.glob("*.zip"))
-        if zips and not any(folder.glob("*.py")) and not any(folder.glob("*.ipynb")):
-            entry.path = staging / entry.student
-            _unpack_into(zips[0], entry.path, entry)
-        entries.append(entry)
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("submission_"))
+    for number, folder in enumerate(folders):
+        try:
+            entries.append(_gradescope_entry(folder, meta.get(folder.name), staging / f"{number:05d}"))
+        except Exception as exc:  # noqa: BLE001 - one folder's surprise is that student's error, never the batch's end
+            entries.append(Entry(student_id(folder.name), None, error=unreadable(folder.name, exc), source=folder.name))
     return entries
 
 
-def _safe_id(text: str) -> str:
-    """A student id usable as a folder name."""
-    return re.sub(r"[^\w.@-]", "_", text).strip(".") or "unknown"
+def _gradescope_entry(folder: Path, record: object, staging: Path) -> Entry:
+    record = record if isinstance(record, dict) else {}
+    submitters = record.get(":submitters") or [{}]
+    submitters = submitters if isinstance(submitters, list) else [{}]
+    first = submitters[0] if isinstance(submitters[0], dict) else {}
+    sid, email = str(first.get(":sid") or ""), str(first.get(":email") or "")
+    student = sid or email.split("@")[0] or folder.name
+    entry = Entry(student_id(student), folder, {"name": str(first.get(":name") or ""), "email": email, "sid": sid,
+                                                "gradescope_submission": folder.name.removeprefix("submission_")},
+                  source=folder.name)
+    if len(submitters) > 1:
+        others = ", ".join(str(s.get(":name", "?")) for s in submitters[1:] if isinstance(s, dict))
+        entry.notes.append(f"group submission, also by {others}")
+    zips = list(folder.glob("*.zip"))
+    if zips and not any(folder.glob("*.py")) and not any(folder.glob("*.ipynb")):
+        entry.path = staging
+        _unpack_into(zips[0], entry.path, entry)
+    return entry

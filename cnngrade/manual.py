@@ -9,6 +9,7 @@ from pathlib import Path
 from cnngrade.config import GRADERS_DIR, load_exercise
 from cnngrade.errors import GraderConfigError, InputError
 from cnngrade.records import StudentReport, TestResult
+from cnngrade.sinks import csv_row, csv_value
 
 COLUMNS = ["student", "exercise", "question", "max_points", "points", "comment", "rubric", "answer"]
 REVIEWED = "Reviewed by course staff"
@@ -56,8 +57,9 @@ def export_csv(reports: list[StudentReport], graders_dir: Path = GRADERS_DIR, *,
                 if not is_manual(t) or (t.status != "manual" and not include_reviewed):
                     continue
                 points = f"{t.score:g}" if t.metrics.get("reviewed") else ""
-                writer.writerow([r.student, exercise, t.name, f"{t.max_score:g}", points,
-                                 t.metrics.get("comment", ""), rubrics.get((exercise, t.name), ""), t.answer])
+                # Answers and ids are the students' text: a cell starting "=" must stay text in a spreadsheet.
+                writer.writerow(csv_row([r.student, exercise, t.name, f"{t.max_score:g}", points,
+                                         t.metrics.get("comment", ""), rubrics.get((exercise, t.name), ""), t.answer]))
     return buf.getvalue()
 
 
@@ -74,7 +76,9 @@ def _parse_points(text: str, where: str, maximum: float) -> float:
 def apply_csv(reports: list[StudentReport], text: str, source: str) -> list[StudentReport]:
     """Merge reviewed points into the reports (in memory); InputError on the first bad row, before any change."""
     by_student = {r.student: r for r in reports}
-    rows = list(csv.DictReader(io.StringIO(text)))
+    # Cells come back as export_csv wrote them (csv_value undoes its formula escape), or as a person typed them.
+    rows = [{k: csv_value(v) if isinstance(v, str) else v for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(text))]
     if not rows and not text.strip():
         raise InputError(f"{source} is empty")
     missing = {"student", "exercise", "question", "points"} - set(rows[0].keys() if rows else [])

@@ -3,10 +3,18 @@
 Grader tests are ordinary pytest functions under graders/<exercise>/ that take the
 ``submission`` fixture (a ``client.Submission`` whose calls run in the sandboxed worker).
 Points and visibility come from the exercise's YAML; this plugin only records what happened.
+
+What must not be lost is read first: as soon as an exercise's module has loaded, its free-text
+answers and its module constants (ALL_CAPS names) are read, before any test can use up the
+exercise's time; graders then get the constants from that first reading. What the student's code
+prints is sliced per test, so that students are shown only what it printed while loading and
+during public tests (hidden tests' inputs must not reach them); report.json keeps every slice.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import re
 import time
 import traceback
 from pathlib import Path
@@ -15,12 +23,15 @@ from typing import Any
 import pytest
 
 from cnngrade import profiles
-from cnngrade.client import Submission, Worker
+from cnngrade.client import Handle, Submission, Worker
 from cnngrade.config import ExerciseConfig
-from cnngrade.errors import StudentError, SubmissionFault
+from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError
 from cnngrade.sandbox import Limits
 
 HYPOTHESIS_PROFILE = "cnngrade"
+LOAD = ""                                  # the output slice printed while the module loaded (no grader input)
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")  # module constants: ANSWERS, DESIGN, RESULTS, EXPLANATIONS...
+MAX_CONSTANTS = 16                         # read at load besides the free-text answers
 
 
 def register_hypothesis_profile() -> None:
@@ -96,7 +107,10 @@ class GradingPlugin:
         self.outcomes: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in configs}
         self.collected: dict[str, list[str]] = {e: [] for e in configs}
         self.manual: dict[str, dict[str, Any]] = {}
-        self.outputs: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}                      # what the student is shown as printed
+        self.constants: dict[str, dict[str, Any]] = {}         # plain constants read at load
+        self.printed: dict[str, dict[str, str]] = {e: {} for e in configs}   # test (or LOAD) -> its slice
+        self._current: dict[str, str] = {}                     # the test whose slice the output goes to
 
     @staticmethod
     def exercise_of(path: Path) -> str:
@@ -115,9 +129,36 @@ class GradingPlugin:
     @pytest.fixture
     def submission(self, request: pytest.FixtureRequest) -> Submission:
         """The student's module for this test file's exercise."""
-        sub = Submission(self.worker(self.exercise_of(request.path)))
-        sub.ensure_loaded()
-        return sub
+        exercise = self.exercise_of(request.path)
+        worker = self.worker(exercise)
+        self._take_output(exercise)   # late output of the previous test stays with that test
+        self._current[exercise] = request.node.name
+        try:
+            self._load(exercise, worker)
+        except SubmissionFault:
+            if exercise not in self.constants:
+                raise   # never loaded: the test fails with the reason
+            # Loaded before, now dead or out of time: a test that needs only the constants read at load still
+            # runs; any call into the worker raises this same fault.
+        return LoadedSubmission(worker, self.constants.get(exercise, {}))
+
+    def _load(self, exercise: str, worker: Worker) -> None:
+        """Start the worker if needed and, at the first load, read what must not be lost."""
+        generation = worker.generation
+        try:
+            Submission(worker).ensure_loaded()
+            if exercise not in self.manual and worker.fatal is None and worker.proc is not None:
+                self._read_at_load(exercise, worker)
+        finally:
+            if worker.generation != generation:   # a (re)start: what it printed while importing
+                self._take_output(exercise, LOAD)
+
+    def _take_output(self, exercise: str, slot: str | None = None) -> None:
+        worker = self.workers.get(exercise)
+        text = worker.take_output() if worker is not None else ""
+        if text:
+            slot = self._current.get(exercise, LOAD) if slot is None else slot
+            self.printed[exercise][slot] = self.printed[exercise].get(slot, "") + text
 
     @pytest.fixture
     def profile(self) -> dict[str, Any]:
@@ -164,6 +205,8 @@ class GradingPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         report = yield
         exercise, name = self.exercise_of(item.path), item.name
+        if call.when == "teardown":
+            self._take_output(exercise, name)
         if call.when == "teardown" or name in self.outcomes[exercise] and call.when == "setup":
             return report
         if call.excinfo is None:
@@ -184,27 +227,128 @@ class GradingPlugin:
         }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        for exercise, cfg in self.configs.items():
-            self.manual[exercise] = {m.name: self._manual_answer(exercise, m.name) for m in cfg.manual}
+        for exercise in self.configs:
+            if exercise not in self.manual:   # no test of the exercise loaded its module
+                self._read_late(exercise)
         for exercise, worker in self.workers.items():
-            self.outputs[exercise] = worker.output()
+            self._take_output(exercise)
             worker.close()
+        for exercise in self.configs:
+            for name, text in self.printed[exercise].items():
+                if name in self.outcomes[exercise]:
+                    self.outcomes[exercise][name]["printed"] = text
+            self.outputs[exercise] = self._student_output(exercise)
 
-    def _manual_answer(self, exercise: str, path: str) -> dict[str, Any]:
-        """Read a free-text answer (``NAME`` or ``NAME.key``) from the student's module."""
+    def _read_late(self, exercise: str) -> None:
+        """The free-text answers of an exercise no test loaded; unreadable ones are errors, never "no answer"."""
+        if not self.configs[exercise].manual:
+            self.manual[exercise] = {}   # nothing to read: no worker started for it
+            return
         worker = self.worker(exercise)
         worker.begin_test()
-        root, _, key = path.partition(".")
+        problem: BaseException | None = None
         try:
-            value = Submission(worker).value(root)
-            if key:
-                value = value.get(key) if isinstance(value, dict) else None
-        except StudentError as exc:
-            return {"answer": None, "problem": f"{root} is not defined" if exc.is_a("AttributeError") else str(exc)}
-        except SubmissionFault as exc:
-            return {"answer": None, "problem": f"the answer could not be read: {str(exc).splitlines()[0]}"}
-        return {"answer": value if isinstance(value, str) else None,
-                "problem": "" if isinstance(value, str) or value is None else f"expected text, got {type(value).__name__}"}
+            self._load(exercise, worker)
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the load is said in each answer's record
+            problem = exc
+        if exercise not in self.manual:
+            self.manual[exercise] = {m.name: unread(worker.fatal or problem) for m in self.configs[exercise].manual}
+
+    def _read_at_load(self, exercise: str, worker: Worker) -> None:
+        """Read the free-text answers, then the module's other constants, right after the first load."""
+        roots = sorted({m.name.partition(".")[0] for m in self.configs[exercise].manual} & set(worker.names))
+        others = [n for n in worker.names if CONSTANT.fullmatch(n) and n not in roots][:MAX_CONSTANTS]
+        values: dict[str, Any] = {}
+        failure: tuple[str, BaseException] | None = None
+        sub = Submission(worker)
+        for name in roots + others:
+            try:
+                values[name] = sub.value(name)
+            except StudentError as exc:       # the student's object cannot be read: their answer's problem
+                values[name] = exc
+            except Exception as exc:  # noqa: BLE001 - a dead or overloaded worker: stop reading, it is our failure
+                failure = (name, exc)
+                worker.begin_test()           # the test that is starting may start it again
+                break
+        self.constants[exercise] = {k: v for k, v in values.items()
+                                    if k not in roots and not isinstance(v, BaseException) and not holds_handle(v)}
+        self.manual[exercise] = {m.name: manual_answer(m.name, worker.names, values, failure)
+                                 for m in self.configs[exercise].manual}
+
+    def _student_output(self, exercise: str) -> str:
+        """What the student is shown as printed: while loading and during public tests, each slice labelled."""
+        public = {t.name for t in self.configs[exercise].tests if t.visibility == "public"}
+        printed = self.printed[exercise]
+        parts = [f"[while your module was loaded]\n{printed[LOAD]}"] if printed.get(LOAD, "").strip() else []
+        parts += [f"[during {name}]\n{printed[name]}" for name in self.collected.get(exercise, [])
+                  if name in public and printed.get(name, "").strip()]
+        hidden = sum(1 for name, text in printed.items() if name != LOAD and name not in public and text.strip())
+        if hidden:
+            parts.append(f"[your code also printed during {hidden} hidden test(s); only course staff see that]")
+        return "\n".join(p.rstrip("\n") for p in parts)
+
+
+class LoadedSubmission(Submission):
+    """The submission fixture: constants come from their reading at load, so a spent time limit loses none."""
+
+    def __init__(self, worker: Worker, constants: dict[str, Any]):
+        super().__init__(worker)
+        self._constants = constants
+
+    def value(self, name: str) -> Any:
+        if name in self._constants:
+            return copy.deepcopy(self._constants[name])   # a grader that edits its copy changes nothing
+        return super().value(name)
+
+
+def holds_handle(value: Any) -> bool:
+    """Whether decoded worker data holds a Handle anywhere (a handle dies with its process: never cached)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Handle):
+            return True
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            stack += list(item)
+    return False
+
+
+def unread(fatal: BaseException | None) -> dict[str, Any]:
+    """The record of an answer that could not be read: the student's error when their module does not
+    import, a grader error (to grade again) for anything else."""
+    first = str(fatal).strip().splitlines()[0] if fatal is not None and str(fatal).strip() else ""
+    if isinstance(fatal, SubmissionImportError):
+        return {"answer": None, "status": "error", "grader_error": False,
+                "problem": f"the answer could not be read because the module does not import ({first})"}
+    why = f" ({first})" if first else ""
+    return {"answer": None, "status": "error", "grader_error": True,
+            "problem": f"the answer could not be read{why}; this is not the student's fault: grade again"}
+
+
+def manual_answer(path: str, names: list[str], values: dict[str, Any],
+                  failure: tuple[str, BaseException] | None) -> dict[str, Any]:
+    """A free-text answer (``NAME`` or ``NAME.key``) from the values read at load."""
+    root, _, key = path.partition(".")
+    if root not in values:
+        if root not in names:
+            return {"answer": None, "problem": f"{root} is not defined"}
+        return unread(failure[1] if failure else None)
+    value = values[root]
+    if isinstance(value, StudentError):
+        return {"answer": None, "problem": f"{root} could not be read: {value}"}
+    if key and value is not None:
+        if not isinstance(value, dict):
+            return {"answer": None, "problem": f"{root} should be a dict of texts, got {type_name(value)}"}
+        value = value.get(key)
+    if value is None or isinstance(value, str):
+        return {"answer": value, "problem": ""}
+    return {"answer": None, "problem": f"expected text, got {type_name(value)}"}
+
+
+def type_name(value: Any) -> str:
+    return value.type_name if isinstance(value, Handle) else type(value).__name__
 
 
 STARTED = pytest.StashKey[float]()

@@ -6,14 +6,15 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cnngrade.errors import InputError
 from cnngrade.records import StudentReport
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.html import student_page
 from cnngrade.report.lms import canvas_csv, gradescope_results
+from cnngrade.sinks import csv_row, fit_report
 
 
 def _umask() -> int:
@@ -45,6 +46,8 @@ def check_writable(out_dir: Path) -> None:
 
 
 def write_student_report(out_dir: Path, report: StudentReport) -> Path:
+    if fit_report(report):
+        report.notes.append("Some very long texts of this report were cut to keep it within its size budget.")
     path = out_dir / report.student / "report.json"
     atomic_write(path, json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n")
     atomic_write(path.with_name("feedback.html"), student_page(report))
@@ -61,9 +64,11 @@ def gradebook_csv(reports: Iterable[StudentReport], exercises: list[str]) -> str
         problems = sorted({t.status for e in r.exercises.values() for t in e.tests}
                           & {"error", "timeout", "missing"})
         total = r.total
-        writer.writerow([r.student, *(_num(r.exercises[e].score) if e in r.exercises else "" for e in exercises),
-                         _num(total["score"]), _num(total["max_score"]), _num(total["manual_pending"]),
-                         ";".join(problems)])
+        # Every cell neutralised: a student id is a folder name the student chose.
+        writer.writerow(csv_row([r.student, *(_num(r.exercises[e].score) if e in r.exercises else ""
+                                              for e in exercises),
+                                 _num(total["score"]), _num(total["max_score"]), _num(total["manual_pending"]),
+                                 ";".join(problems)]))
     return buf.getvalue()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from cnngrade.records import StudentReport
+from cnngrade.sinks import terminal_text
 
 PROBLEMS = ("error", "timeout")
 
@@ -68,7 +69,7 @@ class Progress:
     def _show(self) -> None:
         if not self.enabled:
             return
-        text = self.line()
+        text = terminal_text(self.line())   # only ever counts today; anything a student names must not act
         # Pad over the previous line: a shorter line would leave its tail on screen.
         self.stream.write("\r" + text.ljust(self._width))
         self._width = len(text)

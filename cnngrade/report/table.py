@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from cnngrade.records import StudentReport
+from cnngrade.sinks import terminal_text
 
 
 def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
@@ -10,7 +11,8 @@ def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
     heads = ["student", *(e.split("_")[0] for e in exercises), "total", "pending review"]
     rows = []
     for r in reports:
-        cells = [r.student]
+        # Ids are the students' folder names: an escape sequence in one must show, not act on the terminal.
+        cells = [terminal_text(r.student)]
         for e in exercises:
             ex = r.exercises.get(e)
             cells.append(f"{ex.score:g}/{ex.max_score:g}" if ex else "-")
