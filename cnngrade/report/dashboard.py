@@ -153,8 +153,40 @@ def _student_table(reports: list[StudentReport], exercises: list[str]) -> str:
             f'<th class="num">pending review</th></tr>{"".join(rows)}</table>')
 
 
-def class_page(reports: list[StudentReport], exercises: list[str]) -> str:
-    """The whole dashboard."""
+def _flagged_pairs(info: object) -> list[dict]:
+    pairs = info.get("flagged") if isinstance(info, dict) else None
+    return [p for p in pairs if isinstance(p, dict)] if isinstance(pairs, list) else []
+
+
+def similarity_section(summary: dict | None) -> str:
+    """The "Similar code" section: links to DIR/similarity/ when `cnngrade similarity` wrote it, else how to run it.
+
+    ``summary`` comes from a file in the report folder: every value is escaped and checked for its type.
+    """
+    if not summary or not isinstance(summary.get("exercises"), dict):
+        return ('<section><h2>Similar code</h2><p class="small muted">Not checked. To find pairs of students whose '
+                "code is suspiciously alike, run <code>cnngrade similarity SUBMISSIONS --out DIR</code> with this "
+                "folder as DIR; this section then links to the pairs.</p></section>")
+    rows = []
+    for exercise, info in summary["exercises"].items():
+        if not isinstance(info, dict) or not isinstance(info.get("pairs_compared"), int) or not info["pairs_compared"]:
+            continue   # fewer than two files: nothing was compared
+        pairs = _flagged_pairs(info)
+        top = pairs[0] if pairs else {}
+        best = (f"{escape(str(top.get('student_a', '')))} and {escape(str(top.get('student_b', '')))}"
+                if top else "")
+        rows.append(f'<tr><td><a href="similarity/index.html#ex-{anchor(str(exercise))}">{escape(str(exercise))}'
+                    f'</a></td><td class="num">{len(pairs)}</td><td>{best}</td></tr>')
+    total = sum(len(_flagged_pairs(i)) for i in summary["exercises"].values())
+    return ('<section><h2>Similar code</h2><p class="callout" style="border-left-color:var(--warn);background:'
+            f'#fff8e1">{total} pair(s) of students with suspiciously similar code: a signal for a person to review, '
+            'never a score change. <a href="similarity/index.html">All pairs, side by side</a>.</p>'
+            '<table><tr><th>exercise</th><th class="num">pairs flagged</th><th>most similar pair</th></tr>'
+            f'{"".join(rows)}</table></section>')
+
+
+def class_page(reports: list[StudentReport], exercises: list[str], similarity: dict | None = None) -> str:
+    """The whole dashboard; ``similarity``: DIR/similarity/summary.json when `cnngrade similarity` wrote it."""
     n = len(reports)
     ex_stats = exercise_stats(reports, exercises)
     totals = [graded_percent(r.total["score"], r.total["max_score"], r.total["manual_pending"]) for r in reports]
@@ -174,5 +206,6 @@ def class_page(reports: list[StudentReport], exercises: list[str]) -> str:
         f'<section><h2>Tests, hardest first</h2><p class="small muted">Pass rate among the students who handed '
         f"the exercise in.</p>{_test_table(per_test_stats(reports, exercises))}</section>"
         f"<section><h2>Errors and timeouts</h2>{_problems(reports)}</section>"
+        f"{similarity_section(similarity)}"
         f"<section><h2>Students</h2>{_student_table(reports, exercises)}</section>")
     return page("cnngrade class dashboard", body)
