@@ -79,4 +79,7 @@ def _num(value: float) -> str:
 def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: list[str]) -> None:
     atomic_write(out_dir / "gradebook.csv", gradebook_csv(reports, exercises))
     atomic_write(out_dir / "canvas_gradebook.csv", canvas_csv(reports))
-    atomic_write(out_dir / "index.html", class_page(reports, exercises))
+    from cnngrade.similarity import load_summary   # similarity writes through this module: imported late
+
+    # The dashboard keeps its link to `cnngrade similarity`'s pages when a later grade redraws it.
+    atomic_write(out_dir / "index.html", class_page(reports, exercises, similarity=load_summary(out_dir)))
