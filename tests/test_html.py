@@ -135,6 +135,30 @@ def test_a_broken_figure_is_not_embedded(klass):
     assert "<img" not in html and "not valid PNG data" in html
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.mark.parametrize("case", ["truncated", "bad_crc", "huge_header"])
+def test_a_png_that_pil_refuses_is_not_embedded(klass, case):
+    """The PNG magic is not enough: a figure is embedded only when PIL verifies it within the pixel budget."""
+    import struct
+
+    good = base64.b64decode(png_base64())
+    raw = {"truncated": good[:40],
+           "bad_crc": good[:29] + bytes([good[29] ^ 0xFF]) + good[30:],
+           # A 100000 x 100000 header: ten billion pixels claimed by a file of a few dozen bytes.
+           "huge_header": b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+           + _png_chunk(b"IEND", b"")}[case]
+    test = klass[0].exercises["ex1_output_size"].tests[0]
+    test.metrics = {"figure_png": base64.b64encode(raw).decode()}
+    html = student_page(klass[0])
+    assert "<img" not in html and "not valid PNG data" in html
+
+
 def test_dashboard_numbers_come_from_the_records(klass):
     stats = {s.exercise: s for s in exercise_stats(klass, EXERCISES)}
     for e in EXERCISES:

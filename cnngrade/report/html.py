@@ -4,12 +4,16 @@ Graders may show more than a message. Conventions for a test's ``metrics`` (the 
 that name; everything in it lands in report.json too):
 
 - ``figure_png``: base64-encoded PNG data (or a list of them) rendered in the worker, e.g.
-  the student's feature-map plot; shown as an image.
+  the student's feature-map plot (``graderkit.figures.render`` puts it there); shown as an image
+  only when PIL verifies it as a PNG within the size and pixel budget (``page.png_data_uri``).
 - ``accuracy`` and ``threshold`` (numbers): the measured accuracy is drawn against the
   threshold it had to reach.
 - any list of numbers, at the top level or in nested dicts (``{"train_loss": [...]}``,
   ``{"baseline": {"val_acc": [...]}}``): drawn as curves per epoch, one chart per final key.
 - other numbers and short strings: listed as measured values.
+- ``printed`` is set by cnngrade itself: what the student's code printed during the test, for course
+  staff in report.json; never shown here (students see the slices of public tests as "What your code
+  printed").
 """
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ from cnngrade.manual import is_manual
 from cnngrade.records import ExerciseResult, StudentReport, TestResult
 from cnngrade.report import charts
 from cnngrade.report.page import badge, first_line, meta_line, page, png_data_uri, points, pre
+from cnngrade.sinks import public_profile
 
 FALSIFYING = re.compile(r"^(Falsifying example|Falsifying explicit example)", re.MULTILINE)
 # Hypothesis names the fixture object in its counterexample; that line says nothing to a student.
 SUBMISSION_ARG = re.compile(r"^\s*submission=<[^>\n]*>,?\n", re.MULTILINE)
-HIDDEN_KEYS = {"figure_png", "accuracy", "threshold"}
+HIDDEN_KEYS = {"figure_png", "accuracy", "threshold", "printed"}   # printed: per test, for course staff only
 
 
 def anchor(exercise: str, test: str = "") -> str:
@@ -138,6 +143,7 @@ def _manual_items(ex: ExerciseResult) -> str:
 
 def _exercise_section(ex: ExerciseResult) -> str:
     pending = f' <span class="muted small">+ {ex.manual_pending:g} pending review</span>' if ex.manual_pending else ""
+    # Only what it printed while loading and during public tests (score.py): hidden tests' inputs stay hidden.
     output = (f"<details><summary>What your code printed</summary>{pre(ex.student_output)}</details>"
               if ex.student_output.strip() else "")
     return (f'<section id="{anchor(ex.exercise)}"><h2>{escape(ex.exercise)}: {escape(ex.title)} '
@@ -192,7 +198,7 @@ def student_page(report: StudentReport) -> str:
               f"<h1>{escape(report.student)}</h1>"
               f'<div><span class="big">{total["score"]:g}</span> <span class="muted">of {auto_max:g} automatic '
               f"points ({total['max_score']:g} in all)</span></div>{pending}"
-              + meta_line({**{f"profile {k}": v for k, v in report.profile.items()},
+              + meta_line({**{f"profile {k}": v for k, v in public_profile(report.profile).items()},
                            **report.info, "cnngrade": report.version, "graded": report.started_at,
                            "took": f"{report.duration_s:g} s"}) + f"{problem}{grader}</header>")
     fix = f"<section><h2>What to fix</h2>{fix_list(report)}</section>"

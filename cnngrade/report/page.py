@@ -106,10 +106,17 @@ def png_data_uri(data: Any) -> str | None:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if not raw.startswith(PNG_MAGIC):
+    if not raw.startswith(PNG_MAGIC) or _checked_png(raw) is None:
         return None
     # Re-encode so that only the base64 alphabet ever reaches the attribute.
     return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
+
+
+def _checked_png(raw: bytes) -> bytes | None:
+    """The PNG when PIL verifies it within the size and pixel budget (a hostile file is never embedded)."""
+    from cnngrade.graderkit.figures import checked_png
+
+    return checked_png(raw, max_bytes=MAX_FIGURE_BYTES)
 
 
 def meta_line(items: dict[str, Any]) -> str:

@@ -1,12 +1,19 @@
-"""Worker helpers for figures: a plain description of what a figure shows, its images, a PNG."""
+"""Worker helpers for figures: the figure rendered to SVG and PNG (what graders judge), and plain descriptions."""
 from __future__ import annotations
 
 from typing import Any
 
 from .helpers import helper
 
-# A figure stays in the worker; the grader asks for a plain description of what it shows, or a PNG.
+# A figure stays in the worker. Graders judge the SVG that figure_render draws (cnngrade/graderkit/figures.py);
+# the descriptions below are no more than conveniences: a student module can replace any of these helpers.
 MAX_POINTS = 10_000
+MAX_SVG_BYTES = 4 << 20       # the trusted side refuses bigger artifacts too
+MAX_PNG_BYTES = 1 << 20
+MAX_RENDER_PIXELS = 2_000_000  # pixels of the whole figure at the render dpi, so no embedded image is larger
+# Text stays text, images are inlined one by one, lines keep every vertex, ids and metadata are stable.
+RENDER_RC = {"svg.fonttype": "none", "svg.image_inline": True, "image.composite_image": False,
+             "path.simplify": False, "svg.hashsalt": "cnngrade"}
 
 
 def _figure(fig: Any) -> Any:
@@ -115,3 +122,31 @@ def figure_images(fig: Any, lut_size: int = 16) -> list:
     return out
 
 
+
+
+def _render(fig: Any, fmt: str, dpi: float) -> bytes:
+    import io
+    import math
+
+    import matplotlib
+
+    width, height = fig.get_size_inches()
+    # A huge figure is drawn at a lower dpi rather than allocating a giant raster.
+    dpi = min(dpi, math.sqrt(MAX_RENDER_PIXELS / max(float(width * height), 1e-6)))
+    buf = io.BytesIO()
+    with matplotlib.rc_context(RENDER_RC):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+    return buf.getvalue()
+
+
+@helper
+def figure_render(fig: Any, dpi: float = 144.0, png_dpi: float = 60.0) -> dict:
+    """The figure as SVG (text as text, images inlined as PNG) for the grader to judge, and as PNG for people."""
+    fig = _figure(fig).figure  # a subfigure is drawn as the figure that holds it
+    svg = _render(fig, "svg", float(dpi))
+    if len(svg) > MAX_SVG_BYTES:
+        raise ValueError(f"the figure's SVG takes {len(svg):,} bytes, more than the {MAX_SVG_BYTES:,} allowed")
+    png = _render(fig, "png", float(png_dpi))
+    if len(png) > MAX_PNG_BYTES:
+        raise ValueError(f"the figure's PNG takes {len(png):,} bytes, more than the {MAX_PNG_BYTES:,} allowed")
+    return {"svg": svg, "png": png}

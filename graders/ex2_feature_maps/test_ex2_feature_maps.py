@@ -1,4 +1,4 @@
-"""Grader for exercise 2: image loading, a seeded Conv2d, its feature maps and their figure, all checked by value."""
+"""Grader for exercise 2: image loading, a seeded Conv2d, its feature maps and their figure, all judged by behaviour."""
 from __future__ import annotations
 
 import io
@@ -16,6 +16,8 @@ from torchvision.transforms import ToTensor
 from cnngrade.checks import show
 from cnngrade.client import Handle
 from cnngrade.errors import StudentError
+from cnngrade.graderkit.figures import image_panels, is_grey, render, resembles
+from cnngrade.graderkit.values import mapping, tensor
 
 # The file formats each PIL mode is written in; every pair here reopens in the same mode.
 FORMATS = {
@@ -51,8 +53,8 @@ def encode(img: Image.Image, fmt: str) -> bytes:
 
 def expect_tensor(value: Any, shape: tuple[int, ...], call: str) -> torch.Tensor:
     """The student's result must be a float32 tensor of exactly this shape."""
-    if not isinstance(value, torch.Tensor):
-        raise AssertionError(f"{call} returned {show(value)} ({type(value).__name__}); expected a torch.Tensor")
+    assert isinstance(value, torch.Tensor), \
+        f"{call} returned {show(value)} ({type(value).__name__}); expected a torch.Tensor"
     assert value.dtype == torch.float32, f"{call} returned a tensor of dtype {value.dtype}; expected torch.float32"
     assert tuple(value.shape) == shape, f"{call} returned shape {tuple(value.shape)}; expected {shape}"
     return value
@@ -85,69 +87,102 @@ def test_load_grayscale(submission, mode, data, height, width, seed):
 
 
 # -- make_conv --------------------------------------------------------------------------------------
+# make_conv is judged by what its layer computes on images the grader draws, checked against F.conv2d with
+# the weights the layer claims (read strictly: a float (8, 1, 3, 3) weight and an (8,) bias), never by the
+# kernel_size, stride or padding the object reports about itself.
 def conv_handle(submission, seed: int) -> Handle:
-    """make_conv(seed), which must at least be a torch.nn.Module (it stays in the worker)."""
+    """make_conv(seed), which stays in the worker (a module is never plain data)."""
     conv = submission.make_conv(seed)
-    if isinstance(conv, Handle):
-        try:
-            submission.helper("module_config", conv)
-            return conv
-        except StudentError as exc:  # the helper's TypeError: not a module
-            if not exc.is_a("TypeError"):
-                raise
-    raise AssertionError(f"make_conv({seed}) returned {show(conv)}; expected a torch.nn.Conv2d")
+    assert isinstance(conv, Handle), f"make_conv({seed}) returned {show(conv)}; expected a torch.nn.Conv2d"
+    return conv
 
 
-def conv_problems(desc: dict) -> list[str]:
-    """Differences between a module's description and Conv2d(1, 8, 3, padding=1), stride 1, with bias."""
-    if "Conv2d" not in desc["mro"]:
-        return [f"it is a {desc['type']}, not a torch.nn.Conv2d"]
-    cfg = desc["config"]
-    wanted = {"in_channels": 1, "out_channels": 8, "kernel_size": (3, 3), "stride": (1, 1), "dilation": (1, 1),
-              "groups": 1, "padding_mode": "zeros", "bias": True}
-    problems = [f"{k} is {show(cfg.get(k))}, expected {show(v)}" for k, v in wanted.items() if cfg.get(k) != v]
-    if cfg.get("padding") not in ((1, 1), "same"):  # "same" pads a 3x3 stride-1 kernel by exactly 1
-        problems.append(f"padding is {show(cfg.get('padding'))}, expected 1 (keeps height and width)")
-    return problems
+def claimed_weights(submission, conv: Handle, call: str, *, bias: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weight and bias the layer says it holds, of the sizes the task fixes (checked before any use)."""
+    try:
+        state = mapping(submission.helper("state_dict", conv), f"{call}.state_dict()", max_items=64)
+    except StudentError as exc:
+        if not exc.is_a("TypeError"):
+            raise
+        raise AssertionError(f"{call} returned {show(conv)}; expected a torch.nn.Conv2d") from None
+    if "weight" not in state:
+        raise AssertionError(f"{call} has no weight parameter; expected Conv2d(1, 8, kernel_size=3, padding=1)")
+    weight = tensor(state["weight"], f"{call}.weight", floating=True, max_elements=10_000)
+    assert tuple(weight.shape) == (8, 1, 3, 3), \
+        f"{call}.weight has shape {tuple(weight.shape)}; Conv2d(1, 8, kernel_size=3) has weights of shape (8, 1, 3, 3)"
+    if state.get("bias") is None:
+        assert not bias, f"{call} has no bias; Conv2d adds one per output channel unless bias=False"
+        return weight, None
+    return weight, tensor(state["bias"], f"{call}.bias", shape=(8,), floating=True)
+
+
+def images_for(seed: int) -> torch.Tensor:
+    """Two random grey images of a size drawn from the seed."""
+    g = torch.Generator().manual_seed(seed)
+    height, width = 5 + seed % 9, 6 + (seed // 9) % 11
+    return torch.rand(2, 1, height, width, generator=g)
+
+
+def conv_output(submission, conv: Handle, x: torch.Tensor, call: str, *, keep_size: bool = True) -> torch.Tensor:
+    """The layer run on x in the worker (eval mode, no autograd): a bounded float tensor, of x's height and width
+    with 8 channels when ``keep_size`` (the seed tests compare two outputs and leave the size to the others)."""
+    try:
+        out = submission.helper("forward", conv, x)
+    except StudentError as exc:
+        if not exc.is_a("TypeError"):
+            raise
+        raise AssertionError(f"{call} is not a torch.nn.Module that can be applied to images") from None
+    out = tensor(out, f"{call}(<images of shape {tuple(x.shape)}>)", floating=True, max_elements=10 * x.numel())
+    want = (x.shape[0], 8, x.shape[2], x.shape[3])
+    assert not keep_size or tuple(out.shape) == want, \
+        f"{call} applied to images of shape {tuple(x.shape)} gave shape {tuple(out.shape)}; expected {want} " \
+        "(8 channels, height and width kept: kernel 3, padding 1, stride 1)"
+    return out
 
 
 def test_make_conv_layer(submission, seed):
-    problems = conv_problems(submission.helper("module_config", conv_handle(submission, seed)))
-    assert not problems, f"make_conv({seed}) should be Conv2d(1, 8, kernel_size=3, padding=1), stride 1, with " \
-                         f"bias: {'; '.join(problems)}"
-
-
-def weights(submission, seed: int) -> dict[str, torch.Tensor]:
-    return submission.helper("state_dict", conv_handle(submission, seed))
+    call = f"make_conv({seed})"
+    conv = conv_handle(submission, seed)
+    weight, bias = claimed_weights(submission, conv, call, bias=True)
+    x = images_for(seed)
+    got = conv_output(submission, conv, x, call)
+    expected = F.conv2d(x.double(), weight.double(), bias.double(), padding=1)
+    expect_values(got, expected, f"{call} applied to <images of shape {tuple(x.shape)}>", 1e-4)
 
 
 @settings(max_examples=5)
 @given(seed=seeds)
 def test_make_conv_same_seed(submission, seed):
-    first, second = weights(submission, seed), weights(submission, seed)
-    assert set(first) == set(second), f"make_conv({seed}) gave layers with different parameters on two calls"
-    for name in first:
-        assert torch.equal(first[name], second[name]), \
-            f"make_conv({seed}) called twice gave different {name}: seed the random generator inside make_conv"
+    x = images_for(seed)
+    first = conv_output(submission, conv_handle(submission, seed), x, f"make_conv({seed})", keep_size=False)
+    second = conv_output(submission, conv_handle(submission, seed), x, f"make_conv({seed})", keep_size=False)
+    assert torch.equal(first, second), \
+        f"two layers from make_conv({seed}) give different outputs on the same images: seed the random generator " \
+        "inside make_conv"
 
 
 @settings(max_examples=5)
 @given(a=seeds, b=seeds)
 def test_make_conv_different_seeds(submission, a, b):
     assume(a != b)
-    wa, wb = weights(submission, a), weights(submission, b)
-    assert "weight" in wa and "weight" in wb, f"make_conv({a}) has no weight parameter"
-    assert not torch.equal(wa["weight"], wb["weight"]), \
-        f"make_conv({a}) and make_conv({b}) have identical weights: the weights should depend on the seed"
+    x = images_for(a)
+    first = conv_output(submission, conv_handle(submission, a), x, f"make_conv({a})", keep_size=False)
+    second = conv_output(submission, conv_handle(submission, b), x, f"make_conv({b})", keep_size=False)
+    assert not torch.equal(first, second), \
+        f"make_conv({a}) and make_conv({b}) give identical outputs on the same images: the weights should " \
+        "depend on the seed"
 
 
 # -- feature_maps -------------------------------------------------------------------------------------
-def reference_conv(submission, seed: int) -> tuple[Handle, dict[str, torch.Tensor]]:
-    """A Conv2d(1, 8, 3, padding=1) built in the worker by the grader, and its weights."""
+def grader_conv(submission, seed: int) -> tuple[Handle, torch.Tensor, torch.Tensor]:
+    """A Conv2d(1, 8, 3, padding=1) in the worker holding weights the grader drew here, and those weights."""
+    g = torch.Generator().manual_seed(seed)
+    weight, bias = torch.rand(8, 1, 3, 3, generator=g) - 0.5, torch.rand(8, generator=g) - 0.5
     seq = submission.helper("build_sequential", [["Conv2d", {"in_channels": 1, "out_channels": 8,
                                                              "kernel_size": 3, "padding": 1}]], seed)
     conv = seq.method("__getitem__", 0)
-    return conv, submission.helper("state_dict", conv)
+    conv.method("load_state_dict", {"weight": weight, "bias": bias})
+    return conv, weight, bias
 
 
 def random_batch(height: int, width: int, seed: int) -> torch.Tensor:
@@ -157,20 +192,21 @@ def random_batch(height: int, width: int, seed: int) -> torch.Tensor:
 @settings(max_examples=10)
 @given(height=sides, width=sides, seed=seeds)
 def test_feature_maps_values(submission, height, width, seed):
-    conv, w = reference_conv(submission, seed)
+    conv, weight, bias = grader_conv(submission, seed)
     image = random_batch(height, width, seed)
     call = f"feature_maps(Conv2d(1, 8, 3, padding=1), <image of shape {tuple(image.shape)}>)"
     got = expect_tensor(submission.feature_maps(conv, image), (1, 8, height, width), call)
-    expect_values(got, F.conv2d(image, w["weight"], w["bias"], padding=1), call, 1e-5)
+    expect_values(got, F.conv2d(image, weight, bias, padding=1), call, 1e-5)
 
 
 def test_feature_maps_no_graph(submission, seed):
-    conv, _ = reference_conv(submission, seed)
-    info = submission.helper("call_autograd_info", submission.value("feature_maps"), conv, random_batch(9, 11, seed))
-    assert info["requires_grad"] is not None, \
-        f"feature_maps returned {show(info['value'])}; expected a torch.Tensor"
+    """Advice only: whether a graph is attached is seen by a helper inside the worker, which the student owns."""
+    conv, _, _ = grader_conv(submission, seed)
+    info = mapping(submission.helper("call_autograd_info", submission.value("feature_maps"), conv,
+                                     random_batch(9, 11, seed)), "feature_maps", keys=("requires_grad", "grad_fn"))
+    assert info["requires_grad"] is not None, "feature_maps returned no torch.Tensor"
     assert not info["requires_grad"] and info["grad_fn"] is None, \
-        f"feature_maps returned a tensor still attached to the autograd graph (grad_fn {info['grad_fn']}): " \
+        f"feature_maps returned a tensor still attached to the autograd graph (grad_fn {show(info['grad_fn'])}): " \
         "compute it inside torch.no_grad() or detach it"
 
 
@@ -178,67 +214,48 @@ def test_feature_maps_no_graph(submission, seed):
 @given(height=sides, width=sides, seed=seeds)
 def test_feature_maps_of_make_conv(submission, height, width, seed):
     conv = conv_handle(submission, seed)
-    w = submission.helper("state_dict", conv)
-    assert isinstance(w.get("weight"), torch.Tensor) and w["weight"].shape == (8, 1, 3, 3), \
-        f"make_conv({seed}) has no weight of shape (8, 1, 3, 3)"
+    weight, bias = claimed_weights(submission, conv, f"make_conv({seed})", bias=False)
     image = random_batch(height, width, seed)
     call = f"feature_maps(make_conv({seed}), <image of shape {tuple(image.shape)}>)"
     got = expect_tensor(submission.feature_maps(conv, image), (1, 8, height, width), call)
-    expect_values(got, F.conv2d(image, w.get("weight"), w.get("bias"), padding=1), call, 1e-5)
+    expected = F.conv2d(image.double(), weight.double(), None if bias is None else bias.double(), padding=1)
+    expect_values(got, expected, call, 1e-4)
 
 
 # -- plot_feature_maps --------------------------------------------------------------------------------
-def plotted(submission, seed: int) -> tuple[torch.Tensor, list[list[dict]]]:
-    """Random maps, and per axes of the figure plot_feature_maps drew for them, that axes' images."""
-    maps = torch.randn(1, 8, 7, 10, generator=torch.Generator().manual_seed(seed))
-    fig = submission.plot_feature_maps(maps)
-    per_axes = None
-    if isinstance(fig, Handle):
-        try:
-            per_axes = submission.helper("figure_images", fig)
-        except StudentError as exc:  # the helper's TypeError: the handle is not a figure
-            if not exc.is_a("TypeError"):
-                raise
-    assert per_axes is not None, f"plot_feature_maps returned {show(fig)}; expected a matplotlib.figure.Figure"
-    return maps, per_axes
+# The figure is judged as the picture it draws: rendered to SVG in the worker, read here (graderkit.figures).
+MAP_SHAPE = (9, 13)
 
 
-def test_plot_eight_image_axes(submission, seed):
-    _, per_axes = plotted(submission, seed)
-    counts = [len(images) for images in per_axes if images]
+def plotted(submission, seed: int, metrics: dict | None = None) -> tuple[np.ndarray, list]:
+    """Random maps, and the image panels of the figure plot_feature_maps drew for them."""
+    maps = torch.randn(1, 8, *MAP_SHAPE, generator=torch.Generator().manual_seed(seed))
+    drawing = render(submission, submission.plot_feature_maps(maps), "plot_feature_maps(<maps of shape "
+                     f"{tuple(maps.shape)}>)", metrics)
+    return maps[0].numpy(), image_panels(drawing)
+
+
+def test_plot_eight_image_axes(submission, seed, metrics):
+    _, panels = plotted(submission, seed, metrics)
+    counts = [len(p) for p in panels]
     assert len(counts) == 8 and all(n == 1 for n in counts), \
-        f"the figure should have 8 subplots, each showing one image; it has {len(counts)} axes with images " \
-        f"(images per axes: {counts})"
-
-
-def is_grey(lut: np.ndarray) -> bool:
-    """A colormap is grey when every colour it produces has equal red, green and blue, and it is not constant."""
-    rgb = lut[:, :3]
-    return bool(np.allclose(rgb, rgb[:, :1], atol=1e-6) and np.ptp(rgb[:, 0]) > 0.5)
+        f"the figure should have 8 subplots, each showing one image; it draws {len(counts)} panels with images " \
+        f"(images per panel: {counts})"
 
 
 def test_plot_grey_colormap(submission, seed):
-    _, per_axes = plotted(submission, seed)
-    images = [im for axes in per_axes for im in axes]
-    assert images, "the figure shows no image (use ax.imshow for each map)"
-    coloured = [i for i, im in enumerate(images) if not is_grey(np.asarray(im["lut"]))]
-    assert not coloured, f"{len(coloured)} of {len(images)} images use a colormap that is not grey: pass cmap='gray'"
-
-
-def normalised(a: np.ndarray) -> np.ndarray | None:
-    a = np.asarray(a, dtype=float)
-    span = np.nanmax(a) - np.nanmin(a) if a.size else 0.0
-    return (a - np.nanmin(a)) / span if np.isfinite(span) and span > 0 else None
+    _, panels = plotted(submission, seed)
+    pictures = [pic for panel in panels for pic in panel]
+    assert pictures, "the figure shows no image (use ax.imshow for each map)"
+    coloured = [i for i, pic in enumerate(pictures) if not is_grey(pic)]
+    assert not coloured, f"{len(coloured)} of {len(pictures)} images are not drawn in shades of grey " \
+                         "(red = green = blue): pass cmap='gray'"
 
 
 def test_plot_shows_each_map(submission, seed):
-    maps, per_axes = plotted(submission, seed)
-    shown = [normalised(im["data"]) for axes in per_axes for im in axes]
-    missing = []
-    for i in range(maps.shape[1]):
-        # imshow rescales each image to its own range, so a map shown after any increasing rescaling looks the same.
-        want = normalised(maps[0, i].numpy())
-        if not any(s is not None and s.shape == want.shape and np.allclose(s, want, atol=1e-4) for s in shown):
-            missing.append(i)
-    assert not missing, f"no image in the figure shows feature map(s) {missing} of the (1, 8, 7, 10) input " \
-                        "(subplot i should show maps[0, i])"
+    maps, panels = plotted(submission, seed)
+    pictures = [pic for panel in panels for pic in panel]
+    # imshow rescales each image to its own range, so a map drawn after any affine rescaling looks the same.
+    missing = [i for i in range(len(maps)) if not any(resembles(pic, maps[i]) for pic in pictures)]
+    assert not missing, f"no image in the figure shows feature map(s) {missing} of the (1, 8, {MAP_SHAPE[0]}, " \
+                        f"{MAP_SHAPE[1]}) input (subplot i should show maps[0, i])"

@@ -1,5 +1,5 @@
 """Wrong ex2: load_grayscale forgets the batch dimension, returning (1, H, W)."""
-# expect-fail: test_load_grayscale[L], test_load_grayscale[RGBA]
+# expect-fail: test_load_grayscale[L], test_load_grayscale[RGB], test_load_grayscale[RGBA], test_load_grayscale[P], test_load_grayscale[LA], test_load_grayscale[I16], test_load_grayscale[1]
 from __future__ import annotations
 
 from pathlib import Path

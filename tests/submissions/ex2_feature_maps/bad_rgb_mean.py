@@ -1,5 +1,5 @@
 """Wrong ex2: grey as the plain mean of R, G and B instead of PIL's 'L' weights."""
-# expect-fail: test_load_grayscale[RGB], test_load_grayscale[P]
+# expect-fail: test_load_grayscale[RGB], test_load_grayscale[RGBA], test_load_grayscale[P]
 from __future__ import annotations
 
 from pathlib import Path

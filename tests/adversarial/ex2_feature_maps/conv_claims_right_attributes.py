@@ -1,5 +1,6 @@
-"""Wrong ex2: feature_maps returns conv(image) with its autograd graph."""
-# expect-fail: test_feature_maps_no_graph
+"""Hostile ex2: make_conv's layer is a 5x5 convolution (padding 2) whose attributes claim kernel_size 3, padding 1,
+stride 1; the old check believed the attributes. Judged by what it computes, it is the wrong layer."""
+# expect-fail: test_make_conv_layer, test_feature_maps_of_make_conv
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,7 +34,8 @@ def make_conv(seed: int) -> nn.Conv2d:
 
 def feature_maps(conv: nn.Conv2d, image: torch.Tensor) -> torch.Tensor:
     """Apply conv to image (1, 1, H, W) and return the (1, 8, H, W) result without a graph."""
-    return conv(image)
+    with torch.no_grad():
+        return conv(image).detach()
 
 
 def plot_feature_maps(maps: torch.Tensor) -> Figure:
@@ -51,3 +53,20 @@ def plot_feature_maps(maps: torch.Tensor) -> Figure:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+# ---- the attack ------------------------------------------------------------------------------------------
+import torch.nn.functional as _F
+
+
+class _FiveByFive(nn.Conv2d):
+    def forward(self, x):
+        return _F.conv2d(x, self.weight, self.bias, padding=2)
+
+
+def make_conv(seed):  # noqa: F811
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        conv = _FiveByFive(1, 8, kernel_size=5, padding=2)
+    conv.kernel_size, conv.padding, conv.stride = (3, 3), (1, 1), (1, 1)
+    return conv

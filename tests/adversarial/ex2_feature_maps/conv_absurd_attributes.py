@@ -1,0 +1,73 @@
+"""Hostile ex2: make_conv's layer claims kernel_size 65 and stride 400 (numbers that once made the trusted process
+allocate gigabytes) while it computes a 3x3 convolution without padding: the wrong layer, judged by behaviour,
+with nothing allocated from the claimed numbers."""
+# expect-fail: test_make_conv_layer, test_feature_maps_of_make_conv
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.transforms import ToTensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def load_grayscale(path: str | Path) -> torch.Tensor:
+    """Open any image PIL reads and return it as a float32 tensor (1, 1, H, W) in [0, 1]."""
+    with Image.open(path) as img:
+        gray = img.convert("L")
+    return ToTensor()(gray)[None].to(torch.float32)
+
+
+def make_conv(seed: int) -> nn.Conv2d:
+    """Return Conv2d(1, 8, 3, padding=1) whose weights depend only on seed.
+
+    The global RNG is left as it was, so calling this does not change later random draws.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Conv2d(1, 8, kernel_size=3, padding=1)
+
+
+def feature_maps(conv: nn.Conv2d, image: torch.Tensor) -> torch.Tensor:
+    """Apply conv to image (1, 1, H, W) and return the (1, 8, H, W) result without a graph."""
+    with torch.no_grad():
+        return conv(image).detach()
+
+
+def plot_feature_maps(maps: torch.Tensor) -> Figure:
+    """Draw each of the 8 maps of a (1, 8, H, W) or (8, H, W) tensor in grey, one subplot each."""
+    from matplotlib.figure import Figure
+
+    maps = maps.detach().cpu()
+    if maps.dim() == 4:
+        maps = maps[0]
+    fig = Figure(figsize=(12, 6))
+    axes = fig.subplots(2, 4)
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(maps[i].numpy(), cmap="gray")
+        ax.set_title(f"filter {i}")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ---- the attack ------------------------------------------------------------------------------------------
+import torch.nn.functional as _F
+
+
+class _Unpadded(nn.Conv2d):
+    def forward(self, x):
+        return _F.conv2d(x, self.weight, self.bias)
+
+
+def make_conv(seed):  # noqa: F811
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        conv = _Unpadded(1, 8, kernel_size=3, padding=1)
+    conv.kernel_size, conv.stride, conv.padding = (65, 65), (400, 400), (32, 32)
+    return conv
