@@ -6,8 +6,12 @@ files of a student bundle, with or without the hidden tests in them. No GPU, no 
 """
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
+
+import yaml
 
 from cnngrade.collect import collect_student
 from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
@@ -19,6 +23,13 @@ from cnngrade.run import public_part
 from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, limits_for
 
 MESSAGE_LINES = 8
+AT_GRADING = "checked at grading"
+# Where check keeps the answer tests it did not run, in the report's profile (a check report is never saved).
+AT_GRADING_KEY = "checked_at_grading"
+NO_SANDBOX_NOTE = ("note: bubblewrap is not available here, so your code runs without a sandbox, as you (fine for "
+                   "your own code; grading runs it in one)")
+WINDOWS_MESSAGE = ("cnngrade check runs your code in a separate worker process, which needs Linux or macOS: on "
+                   "Windows, run the same commands in WSL (wsl --install, then Python and cnngrade inside Ubuntu)")
 STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT",
                 "missing": "MISSING", "manual": "review"}
 
@@ -31,6 +42,7 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
     """
     from cnngrade.pipeline import grade_student
 
+    refuse_windows()
     if not path.exists():
         raise InputError(f"{path} does not exist")
     if not path.is_dir():
@@ -44,22 +56,51 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
         if not chosen:
             raise InputError(f"no exercise file in {path.resolve()}: expected files named like "
                              f"{known[0]}.py or .ipynb (cd into your exercise folder, or give its path)")
-        configs = {e: public_part(load_exercise(e, graders_dir)) for e in chosen}
+        # The grading process reads the graders from disk: it gets a copy whose YAML lists no answer test.
+        public_graders = Path(staging) / "graders"
+        answers = {e: stage_without_answers(graders_dir / e, public_graders / e) for e in chosen}
+        configs = {e: public_part(load_exercise(e, public_graders)) for e in chosen}
         isolation = isolation or best_isolation()
         # Always the cpu profile: a student's machine may have a GPU but no CIFAR-10, and check needs neither.
-        profile = {**select_profile("cpu", None, isolation), "tests": "public only"}
-        report = grade_student(sub, configs, graders_dir=graders_dir, isolation=isolation,
+        profile = {**select_profile("cpu", None, isolation), "tests": "public only",
+                   AT_GRADING_KEY: {e: a for e, a in answers.items() if a}}
+        report = grade_student(sub, configs, graders_dir=public_graders, isolation=isolation,
                                limits=limits or limits_for(1), profile=profile, public_only=True)
     report.student = str(path.resolve())
     return report
+
+
+def refuse_windows() -> None:
+    """One line instead of a traceback: the worker protocol needs inheritable pipes, select() on them, rlimits."""
+    if os.name == "nt":
+        raise UsageError(WINDOWS_MESSAGE)
+
+
+def stage_without_answers(source: Path, target: Path) -> list[list]:
+    """Copy one exercise's graders to ``target`` with its answer tests left out of grader.yaml; returns them
+    as [name, points].
+
+    An answer test compares a value the student wrote down (ANSWERS) with the right one: run here,
+    its message (or only its pass/fail) would give the value away, so check lists it unrun. Its
+    function, if the file has it, is deselected like a hidden test's.
+    """
+    answers = [[t.name, t.points] for t in load_exercise(source.name, source.parent).tests if t.kind == "answer"]
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    data = yaml.safe_load((source / "grader.yaml").read_text(encoding="utf-8"))
+    data["tests"] = {name: spec for name, spec in data["tests"].items()
+                     if (spec or {}).get("kind", "behaviour") != "answer"}
+    (target / "grader.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return answers
 
 
 def best_isolation() -> str:
     """The first isolation in ISOLATIONS that can start a worker here.
 
     Grading insists on the sandbox it was asked for; a student checking their own code on their
-    own laptop (often without bubblewrap) is better served by a weaker one than by no check at all.
+    own laptop (often without bubblewrap) is better served by a weaker one than by no check at all:
+    without root, rlimits runs their code as themselves, with resource limits and no sandbox.
     """
+    refuse_windows()
     problems = []
     for isolation in ISOLATIONS:
         try:
@@ -117,6 +158,8 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
             if t.status != "passed":
                 body = tuple(t.output.strip().splitlines() if full else _message_lines(t.output))
                 failing.setdefault((_short(ex.exercise), t.status, body), []).append(t.name)
+    for exercise, answers in report.profile.get(AT_GRADING_KEY, {}).items():
+        rows += [[_short(exercise), name, AT_GRADING, f"-/{points:g}"] for name, points in answers]
     fixes: list[str] = []
     for (exercise, status, body), names in failing.items():
         which = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} and {len(names) - 2} more tests"
@@ -138,8 +181,13 @@ def summary(report: StudentReport) -> str:
     score = sum(t.score for t in auto)
     top = sum(t.max_score for t in auto)
     verdict = "all public tests pass" if not failed else f"{failed} of {len(auto)} public test(s) to fix"
-    return (f"{verdict} ({score:g} of {top:g} public points). Hidden tests run when your work is graded, "
+    text = (f"{verdict} ({score:g} of {top:g} public points). Hidden tests run when your work is graded, "
             f"so passing these is necessary but not sufficient.")
+    answers = [a for group in report.profile.get(AT_GRADING_KEY, {}).values() for a in group]
+    if answers:
+        text += (f" {len(answers)} answer(s) in ANSWERS ({sum(p for _, p in answers):g} points) are {AT_GRADING}: "
+                 "their values are not shown here.")
+    return text
 
 
 def failed_tests(results: dict[str, ExerciseResult]) -> int:

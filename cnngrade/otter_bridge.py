@@ -1,26 +1,41 @@
-"""What otter-grader's test cases call: grade the submission in front of otter with cnngrade, once, and pass or fail one test.
+"""An otter-grader plugin that scores a submission with `cnngrade grade` in its own process, outside otter's kernel.
 
-Otter runs a submission's notebook in a Jupyter kernel whose working folder holds that
-notebook (or .py) and runs its test cases there. Each test case this module serves calls
-``check(exercise, test)``: the first call grades the whole exercise through cnngrade's own
-pipeline (trusted grading process, sandboxed worker), later calls read the cached verdicts,
-so otter's points equal ``cnngrade grade``'s test by test.
+Otter runs a submission's notebook in a Jupyter kernel and runs its test cases there, so
+anything the notebook does can change what those test cases report (one added cell that
+patches a checker scored a stub full marks). This plugin takes the verdicts out of the kernel:
 
-Otter's test cases run inside the student's kernel, where student code could patch them;
-the verdicts here are only as trustworthy as that kernel. `cnngrade grade` on the same
-files is the authoritative grade.
+- ``before_execution`` (in otter's process, before any kernel starts): grades the submitted
+  file with ``python -m cnngrade grade`` in a separate process (trusted grading process,
+  sandboxed worker), then hands otter a notebook with the student's code cells removed, so no
+  student code ever runs in otter's kernel (nor can it write the results file otter reads back);
+- ``after_grading``: replaces every test case's result and the question's score with
+  cnngrade's verdicts, test by test, so otter's points equal ``cnngrade grade``'s.
+
+Otter keeps doing what it is good at: the student notebook, its Gradescope plumbing, results.json.
 """
 from __future__ import annotations
 
-import hashlib
+import json
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from cnngrade.records import TestResult
+from cnngrade.records import StudentReport, TestResult
+
+try:   # otter is an optional extra; without it the plugin cannot be loaded, and nothing else needs it
+    from otter.plugins import AbstractOtterPlugin
+except ImportError:   # pragma: no cover - exercised only without the otter extra
+    AbstractOtterPlugin = object   # type: ignore[misc,assignment]
 
 GRADERS_FOLDER = "cnngrade_graders"   # shipped in the autograder zip, unpacked by otter under source/files
-_CACHE: dict[tuple[str, str], dict[str, TestResult]] = {}
+PLUGIN = "cnngrade.otter_bridge.CnngradePlugin"
+ISOLATION_ENV = "CNNGRADE_ISOLATION"  # the grading machine's override of the exported isolation
+STUDENT = "submission"
+GRADE_TIMEOUT_S = 2300
+PASSED, FAILED = "✅ Test case passed", "❌ Test case failed"   # otter's own wording for a case's result
 
 
 def find_submission(folder: Path, exercise: str) -> Path:
@@ -43,40 +58,78 @@ def graders_dir(folder: Path) -> Path:
     return shipped if shipped.is_dir() else GRADERS_DIR
 
 
-def grade_file(path: Path, exercise: str, graders: Path) -> dict[str, TestResult]:
-    """Every test of ``exercise`` for the notebook or module at ``path``, by test name."""
-    from cnngrade.collect import collect_student
-    from cnngrade.config import load_exercise
-    from cnngrade.pipeline import default_profile, grade_student
-    from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation
+def grade_file(path: Path, exercise: str, graders: Path, isolation: str) -> list[TestResult]:
+    """cnngrade's automatic verdicts for the notebook or module at ``path``, in grader.yaml's order.
 
-    # The strongest isolation unless the autograder's environment says otherwise (as `cnngrade grade --isolation`).
-    isolation = os.environ.get("CNNGRADE_ISOLATION", ISOLATIONS[0])
-    check_isolation(isolation)
-    cfg = load_exercise(exercise, graders)
+    `cnngrade grade` runs in a child process: otter's own process never imports torch or the student's code.
+    """
     with tempfile.TemporaryDirectory(prefix="cnngrade-otter-") as tmp:
-        student = Path(tmp) / "submission"
-        student.mkdir()
-        (student / f"{exercise}{path.suffix}").write_bytes(path.read_bytes())
-        sub = collect_student(student, [exercise], Path(tmp) / "staging")
-        report = grade_student(sub, {exercise: cfg}, graders_dir=graders, isolation=isolation, limits=Limits(),
-                               profile=default_profile(isolation))
-    return {t.name: t for t in report.exercises[exercise].tests}
+        student = Path(tmp) / "class" / STUDENT
+        student.mkdir(parents=True)
+        shutil.copyfile(path, student / f"{exercise}{path.suffix}")
+        out = Path(tmp) / "out"
+        command = [sys.executable, "-m", "cnngrade", "grade", str(student.parent), "--out", str(out),
+                   "--graders", str(graders), "--exercises", exercise, "--isolation", isolation, "--jobs", "1",
+                   "--profile", "cpu", "--layout", "folders", "--quiet"]
+        proc = subprocess.run(command, check=False, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=GRADE_TIMEOUT_S)
+        report_path = out / STUDENT / "report.json"
+        if not report_path.is_file():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"cnngrade grade exited with status {proc.returncode}: {tail[0]}")
+        report = StudentReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
+    return [t for t in report.exercises[exercise].tests if t.status != "manual"]
 
 
-def verdicts(exercise: str, folder: Path | None = None) -> dict[str, TestResult]:
-    folder = folder or Path.cwd()
-    path = find_submission(folder, exercise)
-    key = (exercise, hashlib.sha256(path.read_bytes()).hexdigest())
-    if key not in _CACHE:
-        _CACHE[key] = grade_file(path, exercise, graders_dir(folder))
-    return _CACHE[key]
+def inert(submission):
+    """The submission as otter's kernel will see it: its markdown only, no code of the student's."""
+    if isinstance(submission, str):   # a .py submission, which otter wraps in a one-cell notebook
+        return ""
+    kept = [cell for cell in submission.cells if cell.cell_type == "markdown"]
+    submission.cells = kept
+    return submission
 
 
-def check(exercise: str, test: str) -> None:
-    """Pass when cnngrade's test ``test`` passed for the submission otter is grading; else fail with its message."""
-    result = verdicts(exercise).get(test)
-    if result is None:
-        raise AssertionError(f"cnngrade has no test {test!r} for {exercise}")
-    if result.status != "passed":
-        raise AssertionError(f"[{result.status}] {result.output}".strip())
+def apply_verdicts(results, exercise: str, verdicts: list[TestResult] | None, problem: str = "") -> None:
+    """Set otter's test cases of ``exercise`` to cnngrade's verdicts (case i is grader.yaml's test i)."""
+    from otter.test_files.abstract_test import TestCaseResult
+
+    test_file = results.results.get(exercise)
+    if test_file is None:
+        return
+    cases = test_file.test_cases
+    if verdicts is None or len(verdicts) != len(cases):
+        why = problem or f"cnngrade reported {len(verdicts or [])} tests, the autograder has {len(cases)}"
+        test_file.test_case_results = [TestCaseResult(tc, f"{FAILED}\nnot graded: {why}", False) for tc in cases]
+        results.update_score(exercise, 0)
+        return
+    test_file.test_case_results = [
+        TestCaseResult(tc, PASSED if t.status == "passed" else f"{FAILED}\n[{t.status}] {t.output}".strip(),
+                       t.status == "passed")
+        for tc, t in zip(cases, verdicts)]
+    results.update_score(exercise, round(sum(t.score for t in verdicts), 6))
+
+
+class CnngradePlugin(AbstractOtterPlugin):
+    """Configured in otter_config.json as ``{PLUGIN: {"exercise": ..., "isolation": ...}}``."""
+
+    def __init__(self, submission_path, submission_metadata, plugin_config):
+        super().__init__(submission_path, submission_metadata, plugin_config)
+        self.verdicts: list[TestResult] | None = None
+        self.problem = ""
+
+    @property
+    def exercise(self) -> str:
+        return self.plugin_config["exercise"]
+
+    def before_execution(self, submission):
+        path = Path(self.submission_path)
+        isolation = os.environ.get(ISOLATION_ENV) or self.plugin_config.get("isolation", "rlimits")
+        try:
+            self.verdicts = grade_file(path, self.exercise, graders_dir(path.parent), isolation)
+        except Exception as exc:  # noqa: BLE001 - any failure scores 0 with its reason, never otter's own verdicts
+            self.verdicts, self.problem = None, str(exc)
+        return inert(submission)
+
+    def after_grading(self, results):
+        apply_verdicts(results, self.exercise, self.verdicts, self.problem)

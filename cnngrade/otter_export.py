@@ -1,4 +1,4 @@
-"""Export an exercise to otter-grader: an Otter Assign master notebook whose tests call cnngrade, run through `otter assign`."""
+"""Export an exercise to otter-grader: an Otter Assign master notebook scored by cnngrade's plugin, via `otter assign`."""
 from __future__ import annotations
 
 import re
@@ -12,10 +12,11 @@ import yaml
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.errors import InputError, UsageError
 from cnngrade.notebooks import source_cells
-from cnngrade.otter_bridge import GRADERS_FOLDER
+from cnngrade.otter_bridge import GRADERS_FOLDER, PLUGIN
 from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
 
-OTTER_HINT = "otter-grader is not installed: pip install 'cnngrade[otter]' (it also needs ipykernel)"
+OTTER_HINT = ("otter-grader is not installed: pip install -e '.[otter]' in the cnngrade checkout (it also needs "
+              "ipykernel)")
 
 
 def _raw(text: str):
@@ -33,17 +34,18 @@ def case_function_name(test: str) -> str:
     return re.sub(r"\W+", "_", test).strip("_")
 
 
-def case_cell(exercise: str, test: str, points: float) -> str:
-    """One otter test case that passes exactly when cnngrade's test passes.
+def case_cell(exercise: str, test: str, points: float, *, hidden: bool = True) -> str:
+    """One otter test case standing for cnngrade's test ``test``: otter's kernel does not decide it.
 
-    Every case is hidden: a public otter case would run in the student's notebook, where the
-    graders are not available; students check their work with `cnngrade check` instead.
+    The case fails wherever it runs; cnngrade's plugin (otter_bridge) replaces its result with
+    cnngrade's verdict, graded outside the kernel. Cases of public cnngrade tests are public, so
+    Gradescope's "Public Tests" summary reflects them; students check with `cnngrade check`.
     """
-    config = yaml.safe_dump({"hidden": True, "points": points}, sort_keys=False).rstrip()
+    config = yaml.safe_dump({"hidden": hidden, "points": points}, sort_keys=False).rstrip()
+    message = f"cnngrade grades {exercise} {test} outside this notebook; run `cnngrade check` to see it"
     return (f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
             f"def {case_function_name(test)}():\n"
-            f"    from cnngrade.otter_bridge import check\n"
-            f"    check({exercise!r}, {test!r})\n")
+            f"    raise AssertionError({message!r})\n")
 
 
 def _hidden_solution(code: str) -> str:
@@ -51,8 +53,13 @@ def _hidden_solution(code: str) -> str:
     return f"# BEGIN SOLUTION NO PROMPT\n{code}\n# END SOLUTION"
 
 
-def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str, *, requirements: bool = False):
-    """The Otter Assign master notebook of one exercise: prompt (the stub), solution (the reference), tests."""
+def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str, *, requirements: bool = False,
+                    wheel: str = "", isolation: str = "rlimits"):
+    """The Otter Assign master notebook of one exercise: prompt (the stub), solution (the reference), tests.
+
+    The score comes from cnngrade's otter plugin (``otter_bridge.CnngradePlugin``), which grades the
+    submitted file in its own process; ``wheel``: cnngrade's wheel, shipped with the autograder files.
+    """
     import nbformat
 
     doc, stub_cells = source_cells(stub_source)
@@ -61,11 +68,12 @@ def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str,
     assignment = {
         "name": cfg.exercise, "init_cell": False, "check_all_cell": False, "export_cell": False,
         "run_tests": False, "tests": {"files": False, "ok_format": False},
-        "autograder_files": [GRADERS_FOLDER],
+        "autograder_files": [GRADERS_FOLDER, *([wheel] if wheel else [])],
         "generate": {"show_stdout": False, "show_hidden": True},
+        "plugins": [{PLUGIN: {"exercise": cfg.exercise, "isolation": isolation}}],
     }
     if requirements:
-        # Gradescope's image installs these; cnngrade itself must be among them for the tests to run there.
+        # Gradescope's image installs these; cnngrade itself must be among them for the plugin to load there.
         assignment["requirements"] = "requirements.txt"
     question = {"name": cfg.exercise, "points": points, "check_cell": False}
     cells = [_config_cell("ASSIGNMENT CONFIG", assignment), nbformat.v4.new_markdown_cell(doc or cfg.title),
@@ -75,7 +83,8 @@ def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str,
              _raw("# BEGIN PROMPT"), *(nbformat.v4.new_code_cell(c) for c in stub_cells), _raw("# END PROMPT"),
              _raw("# BEGIN SOLUTION"), *(nbformat.v4.new_code_cell(_hidden_solution(c)) for c in solution_cells),
              _raw("# END SOLUTION"), _raw("# BEGIN TESTS"),
-             *(nbformat.v4.new_code_cell(case_cell(cfg.exercise, t.name, t.points)) for t in cfg.tests),
+             *(nbformat.v4.new_code_cell(case_cell(cfg.exercise, t.name, t.points, hidden=t.visibility != "public"))
+               for t in cfg.tests),
              _raw("# END TESTS"), _raw("# END QUESTION")]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -83,6 +92,39 @@ def master_notebook(cfg: ExerciseConfig, stub_source: str, solution_source: str,
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"
     return nb
+
+
+REQUIREMENTS = """\
+# cnngrade's otter autograder on Gradescope. The CPU build of torch from PyTorch's CPU wheel index (its +cpu
+# versions sort above PyPI's CUDA ones, so pip takes them; Gradescope has no GPU), then cnngrade from its wheel,
+# shipped in the autograder zip. All installed when Gradescope builds the image, nothing at grading time.
+--extra-index-url https://download.pytorch.org/whl/cpu
+torch
+torchvision
+/autograder/source/files/{wheel}
+"""
+# Appended to otter's setup.sh. With --isolation rlimits the student's code runs as an unprivileged uid, which must
+# be able to start otter's Python (Miniforge under /root, 0700 by default): /root becomes traversable, not listable.
+# The same uid must not read the hidden graders shipped in source/files: source/ becomes root's alone.
+SETUP_TAIL = """
+# cnngrade: let the sandbox uid run otter's Python, and keep the graders from it (see cnngrade/otter_export.py).
+chmod 711 /root
+chmod -R a+rX /root/miniforge3
+chmod 700 /autograder/source
+"""
+
+
+def open_python_to_sandbox_uid(zip_path: Path) -> None:
+    """Rewrite the autograder zip with SETUP_TAIL appended to otter's setup.sh."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            if info.filename == "setup.sh":
+                data = data.rstrip(b"\n") + b"\n" + SETUP_TAIL.encode()
+            zf.writestr(info, data)
 
 
 def otter_command() -> list[str]:
@@ -96,10 +138,16 @@ def otter_command() -> list[str]:
 
 
 def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR, stubs_dir: Path = STUBS_DIR,
-                    solutions_dir: Path = SOLUTIONS_DIR, requirements: Path | None = None,
-                    timeout: float = 600) -> dict[str, Path]:
-    """Write OUT/<exercise>/{master,autograder,student}; returns the autograder zip and the student notebook."""
+                    solutions_dir: Path = SOLUTIONS_DIR, requirements: Path | None = None, wheel: Path | None = None,
+                    isolation: str = "rlimits", timeout: float = 600) -> dict[str, Path]:
+    """Write OUT/<exercise>/{master,autograder,student}; returns the autograder zip and the student notebook.
+
+    ``wheel``: cnngrade's wheel to ship in the zip (default: built here); ``requirements``: a requirements.txt
+    for Gradescope's image instead of the generated one (CPU torch, then that wheel).
+    """
     import nbformat
+
+    from cnngrade.release import build_wheel
 
     cfg = load_exercise(exercise, graders_dir)
     try:
@@ -112,12 +160,19 @@ def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR
     master = base / "master"
     shutil.copytree(cfg.directory, master / GRADERS_FOLDER / exercise,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if requirements is not None:
+    if wheel is None:
+        wheel = build_wheel(master)
+    else:
         try:
-            shutil.copyfile(requirements, master / "requirements.txt")
+            shutil.copyfile(wheel, master / wheel.name)
         except OSError as exc:
-            raise InputError(f"cannot read {requirements}: {exc.strerror}") from None
-    nbformat.write(master_notebook(cfg, stub, solution, requirements=requirements is not None),
+            raise InputError(f"cannot read {wheel}: {exc.strerror}") from None
+    try:
+        text = requirements.read_text(encoding="utf-8") if requirements else REQUIREMENTS.format(wheel=wheel.name)
+    except OSError as exc:
+        raise InputError(f"cannot read {requirements}: {exc.strerror}") from None
+    (master / "requirements.txt").write_text(text, encoding="utf-8")
+    nbformat.write(master_notebook(cfg, stub, solution, requirements=True, wheel=wheel.name, isolation=isolation),
                    master / f"{exercise}.ipynb")
     cmd = [*otter_command(), "assign", "--no-pdfs", f"{exercise}.ipynb", str(base.resolve())]
     proc = subprocess.run(cmd, cwd=master, check=False, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -127,6 +182,7 @@ def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR
         raise InputError(f"otter assign failed for {exercise} (exit {proc.returncode}): {tail[0]}")
     zip_path = base / "autograder" / "autograder.zip"
     zips[-1].replace(zip_path)
+    open_python_to_sandbox_uid(zip_path)
     student = base / "student" / f"{exercise}.ipynb"
     nb = nbformat.read(student, as_version=4)
     # The hidden solution cells leave empty answer cells behind in the student's copy.

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from conftest import SUBMISSIONS
 from cnngrade.check import check_folder, check_text, counterexample_line
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
+from cnngrade.errors import UsageError
 from cnngrade.run import public_part
+from cnngrade.validate import STUBS_DIR
 
 EXERCISE = "ex1_output_size"
 
@@ -119,3 +123,47 @@ def test_check_errors_are_one_line(tmp_path, capsys, make, message):
     assert main(["check", str(make(tmp_path))]) == 3
     err = capsys.readouterr().err
     assert err.startswith("cnngrade: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_answer_tests_are_listed_not_run(tmp_path):
+    """A stub's empty ANSWERS: check neither runs the answer tests nor prints their expected values."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copy(STUBS_DIR / f"{EXERCISE}.py", folder)
+    report = check_folder(folder)
+    answers = [t.name for t in load_exercise(EXERCISE).tests if t.kind == "answer"]
+    assert answers and not {t.name for t in report.exercises[EXERCISE].tests} & set(answers)
+    text = check_text(report)
+    for name in answers:
+        (row,) = [line for line in text.splitlines() if line.startswith("ex1 ") and f" {name} " in line]
+        assert "checked at grading" in row
+    assert "expected" not in text and "their values are not shown" in text
+
+
+def test_check_refuses_windows_in_one_line(monkeypatch, capsys):
+    import cnngrade.check
+
+    monkeypatch.setattr(cnngrade.check.os, "name", "nt")
+    with pytest.raises(UsageError, match="WSL"):
+        cnngrade.check.refuse_windows()
+
+
+def test_check_imports_without_unix_only_modules():
+    """Windows has no resource or fcntl: importing what `cnngrade check` needs must not fail on them."""
+    code = ("import sys; sys.modules['resource'] = None; sys.modules['fcntl'] = None; "
+            "import cnngrade.commands.check, cnngrade.check; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_check_says_in_one_line_when_there_is_no_sandbox(monkeypatch, capsys, tmp_path):
+    import cnngrade.commands.check as command
+    from cnngrade.records import StudentReport
+
+    seen = {}
+    monkeypatch.setattr(command, "best_isolation", lambda: "rlimits")
+    monkeypatch.setattr(command, "check_folder", lambda path, **kw: seen.update(kw) or StudentReport("me", {}, {}, "0"))
+    assert main(["check", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert seen["isolation"] == "rlimits" and err.count("\n") == 1 and "without a sandbox" in err

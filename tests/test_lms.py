@@ -30,17 +30,37 @@ def make_report(student: str, passed: bool, info: dict | None = None) -> Student
 
 def test_gradescope_results_follow_the_autograder_schema():
     report = make_report("alice", True)
+    report.duration_s = 12.5
     results = gradescope_results(report)
     auto = [t for t in report.exercises[EX5].tests if t.status != "manual"]
     assert results["score"] == pytest.approx(sum(t.score for t in auto))
+    assert results["execution_time"] == pytest.approx(12.5)
     assert len(results["tests"]) == len(report.exercises[EX5].tests)
+    described = {t.name: t.description for t in load_exercise(EX5).tests}
     for entry, test in zip(results["tests"], report.exercises[EX5].tests):
-        assert {"name", "score", "max_score", "output", "visibility"} <= set(entry)
+        assert {"name", "output", "visibility"} <= set(entry)
         assert entry["visibility"] == ("visible" if test.visibility == "public" else "after_published")
-        assert entry.get("status") == (None if test.status == "manual" else "passed")
+        if test.status == "manual":
+            # Pending: informational per the spec (no score, no status), so neither failed nor counted.
+            assert not {"score", "max_score", "status"} & set(entry)
+            assert "pending review" in entry["name"] and "not yet counted" in entry["output"]
+        else:
+            assert entry["status"] == "passed" and entry["score"] == test.score
+            assert entry["name"] == f"{EX5}: {described[test.name] or test.name}"
     assert gradescope_results(report, hidden="hidden")["tests"][0]["visibility"] in ("visible", "hidden")
     with pytest.raises(ValueError):
         gradescope_results(report, hidden="public")
+
+
+def test_gradescope_names_fall_back_to_the_pytest_id_and_output_is_escaped():
+    report = make_report("bob", False)
+    report.notes.append("handed in <b>both</b> .py & .ipynb")
+    results = gradescope_results(report, descriptions={})
+    first = report.exercises[EX5].tests[0]
+    assert results["tests"][0]["name"] == f"{EX5}: {first.name}" and results["tests"][0]["status"] == "failed"
+    assert "&lt;b&gt;both&lt;/b&gt; .py &amp; .ipynb" in results["output"] and "<b>" not in results["output"]
+    assert results["output_format"] == "simple_format" and "await review" in results["output"]
+    json.dumps(results)
 
 
 def test_canvas_csv_has_points_possible_and_ids():

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from cnngrade.check import check_folder, check_text, failed_tests
+from cnngrade.check import NO_SANDBOX_NOTE, best_isolation, check_folder, check_text, failed_tests
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode
 from cnngrade.sandbox import ISOLATIONS
@@ -32,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     exercises = resolve_exercises(args.exercises, args.graders) if args.exercises else None
-    report = check_folder(args.path, exercises=exercises, graders_dir=args.graders, isolation=args.isolation)
+    isolation = args.isolation or best_isolation()
+    if isolation != ISOLATIONS[0] and args.isolation is None:
+        print(NO_SANDBOX_NOTE, file=sys.stderr)
+    report = check_folder(args.path, exercises=exercises, graders_dir=args.graders, isolation=isolation)
     print(check_text(report, full=args.full))
     # Exit 1 when something is left to fix, so a script (or a pre-submit hook) can stop there.
     return ExitCode.VALIDATION_FAILED if failed_tests(report.exercises) else ExitCode.OK

@@ -2,33 +2,72 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from cnngrade.records import StudentReport, TestResult
+from cnngrade.sinks import csv_row, public_profile
 
 # Hidden tests show their verdict once the instructor publishes grades; "hidden" keeps them from students for good.
 HIDDEN_VISIBILITY = "after_published"
 CANVAS_ASSIGNMENT = "CNN week exercises"
 CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-STATUS_WORDS = {"error": "Could not be graded", "timeout": "Ran out of time", "missing": "Not handed in"}
+STATUS_WORDS = {"error": "Could not be graded", "timeout": "Ran out of time", "missing": "Not handed in",
+                "advice": "Advice (no points)"}
 
 
 def gradescope_visibility(test: TestResult, hidden: str = HIDDEN_VISIBILITY) -> str:
     return "visible" if test.visibility == "public" else hidden
 
 
-def _gradescope_test(exercise: str, number: str, test: TestResult, hidden: str) -> dict[str, Any]:
+def test_descriptions(exercises: Iterable[str], graders_dir: Path | None = None) -> dict[tuple[str, str], str]:
+    """grader.yaml's description of every test, by (exercise, test); an exercise without a grader adds none."""
+    from cnngrade.config import GRADERS_DIR, load_exercise
+    from cnngrade.errors import GraderConfigError
+
+    found: dict[tuple[str, str], str] = {}
+    for exercise in exercises:
+        try:
+            cfg = load_exercise(exercise, graders_dir or GRADERS_DIR)
+        except GraderConfigError:
+            continue
+        found.update({(exercise, t.name): t.description for t in cfg.tests if t.description})
+    return found
+
+
+def _test_title(exercise: str, test: TestResult, descriptions: dict[tuple[str, str], str]) -> str:
+    """The description, else the pytest id; a parametrized instance (test_answer[a]) keeps its parameter."""
+    described = descriptions.get((exercise, test.name))
+    if described:
+        return f"{exercise}: {described}"
+    function, bracket, param = test.name.partition("[")
+    described = descriptions.get((exercise, function)) if bracket else ""
+    return f"{exercise}: {described} [{param}" if described else f"{exercise}: {test.name}"
+
+
+def _gradescope_test(exercise: str, number: str, test: TestResult, hidden: str,
+                     descriptions: dict[tuple[str, str], str]) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "name": f"{exercise}: {test.name}", "number": number, "score": test.score, "max_score": test.max_score,
-        "output": test.output, "visibility": gradescope_visibility(test, hidden),
-        "extra_data": {"cnngrade_status": test.status},
+        "name": _test_title(exercise, test, descriptions), "number": number, "output": test.output,
+        "visibility": gradescope_visibility(test, hidden),
+        "extra_data": {"cnngrade_status": test.status, "test": test.name},
     }
     if test.status == "manual":
-        entry["tags"] = ["manual"]          # pending: no status, so Gradescope shows it as neither pass nor fail
+        # Pending review. Gradescope's spec has only passed/failed statuses and treats a test without a score as
+        # informational: no score, max_score or status, so it is neither failed nor counted; the points it is
+        # worth are in its name and output, and the top-level score is what has been earned so far.
+        entry["name"] += f" (pending review, {test.max_score:g} pt)"
+        entry["output"] = (f"Pending review by course staff: worth {test.max_score:g} point(s), not yet counted. "
+                           f"{test.output}").strip()
+        entry["tags"] = ["manual", "pending"]
+        entry["extra_data"]["max_score"] = test.max_score
     else:
-        entry["status"] = "passed" if test.status == "passed" else "failed"
+        entry.update(score=test.score, max_score=test.max_score)
+        # An advice item is worth 0 points either way: Gradescope shows it as passed, with the advice as output.
+        entry["status"] = "passed" if test.status in ("passed", "advice") else "failed"
         if test.status in STATUS_WORDS:
             entry["output"] = f"{STATUS_WORDS[test.status]}: {test.output}".strip()
     if test.answer:
@@ -36,23 +75,36 @@ def _gradescope_test(exercise: str, number: str, test: TestResult, hidden: str) 
     return entry
 
 
-def gradescope_results(report: StudentReport, hidden: str = HIDDEN_VISIBILITY) -> dict[str, Any]:
-    """Gradescope's autograder results.json for one student (score is the points earned so far)."""
+def gradescope_results(report: StudentReport, hidden: str = HIDDEN_VISIBILITY,
+                       descriptions: dict[tuple[str, str], str] | None = None) -> dict[str, Any]:
+    """Gradescope's autograder results.json for one student (score is the points earned so far).
+
+    Test names are grader.yaml's descriptions (``descriptions``, default: read from the installed graders),
+    falling back to the pytest id; public tests are visible at once, hidden ones as ``hidden`` says.
+    """
     if hidden not in ("hidden", "after_due_date", "after_published"):
         raise ValueError(f"hidden tests cannot be shown as {hidden!r}")
+    if descriptions is None:
+        descriptions = test_descriptions(report.exercises)
     tests = []
     for i, (name, ex) in enumerate(report.exercises.items(), start=1):
-        tests += [_gradescope_test(name, f"{i}.{j}", t, hidden) for j, t in enumerate(ex.tests, start=1)]
+        tests += [_gradescope_test(name, f"{i}.{j}", t, hidden, descriptions) for j, t in enumerate(ex.tests, start=1)]
     total = report.total
-    lines = [f"Automatic points: {total['score']:g} of {total['max_score']:g}."]
+    lines = [f"Points so far: {total['score']:g} of {total['max_score'] - total['manual_pending']:g}."]
     if total["manual_pending"]:
-        lines.append(f"{total['manual_pending']:g} point(s) of written answers await review by course staff.")
+        lines.append(f"{total['manual_pending']:g} point(s) of written answers await review by course staff "
+                     "and are not counted yet.")
     if report.error:
         lines.append(f"Problem with the submission: {report.error}")
     lines += report.notes
-    return {"score": total["score"], "output": "\n".join(lines), "output_format": "simple_format",
+    # simple_format is rendered as HTML with newlines as line breaks: every line is escaped (a file name or a
+    # note may hold markup the student chose).
+    return {"score": total["score"], "execution_time": round(float(report.duration_s or 0.0), 3),
+            "output": "\n".join(html.escape(line) for line in lines), "output_format": "simple_format",
+            "test_name_format": "text", "test_output_format": "text",
             "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": {"student": report.student, "cnngrade_version": report.version, "profile": report.profile}}
+            "extra_data": {"student": report.student, "cnngrade_version": report.version,
+                           "profile": public_profile(report.profile)}}
 
 
 def canvas_csv(reports: Iterable[StudentReport], assignment: str = CANVAS_ASSIGNMENT,
@@ -71,6 +123,8 @@ def canvas_csv(reports: Iterable[StudentReport], assignment: str = CANVAS_ASSIGN
     writer.writerow(["    Points Possible", "", "", "", "", f"{possible:g}"])
     for r in reports:
         info = r.info
-        writer.writerow([info.get("name") or r.student, info.get("canvas_id", ""), info.get("sis_user_id", ""),
-                         info.get("sis_login_id", ""), info.get("section", ""), f"{r.total['score']:g}"])
+        # Names come from the download's file names, which students choose: neutralised like every cell.
+        writer.writerow(csv_row([info.get("name") or r.student, info.get("canvas_id", ""),
+                                 info.get("sis_user_id", ""), info.get("sis_login_id", ""), info.get("section", ""),
+                                 f"{r.total['score']:g}"]))
     return buf.getvalue()
