@@ -43,6 +43,39 @@ class ManualSpec:
     prompt: str = ""
 
 
+PROFILE_NAMES = ("cpu", "gpu")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How one exercise's training check runs under one profile (from grader.yaml ``profiles.<name>``)."""
+
+    epochs: int
+    threshold: float            # test accuracy the trained model must reach
+    batch_size: int = 128
+    lr: float = 1e-3
+    margin: float = 0.0         # ex8: how far below the baseline the sigmoid variant must stay
+    train_timeout: float = 300.0
+    time_limit: float | None = None   # the exercise's total time under this profile (default: the YAML's time_limit)
+
+
+def training_settings_from(where: str, raw: Any) -> TrainingSettings:
+    """One ``profiles.<name>`` entry, validated: unknown, missing or out-of-range keys are a GraderConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(TrainingSettings)}
+    raw = _check_keys(where, raw, set(fields), {"epochs", "threshold"})
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GraderConfigError(f"{where}.{key}: expected a number, got {value!r}")
+    settings = TrainingSettings(**raw)
+    if not (settings.epochs >= 1 and int(settings.epochs) == settings.epochs and settings.batch_size >= 1
+            and int(settings.batch_size) == settings.batch_size and settings.lr > 0
+            and 0 < settings.threshold <= 1 and 0 <= settings.margin < 1 and settings.train_timeout > 0
+            and (settings.time_limit is None or settings.time_limit > 0)):
+        raise GraderConfigError(f"{where}: epochs and batch_size must be whole numbers >= 1, lr > 0, threshold in "
+                                "(0, 1], margin in [0, 1), train_timeout and time_limit > 0")
+    return settings
+
+
 @dataclasses.dataclass(frozen=True)
 class ExerciseConfig:
     """Everything the YAML of one exercise declares."""
@@ -116,9 +149,10 @@ def load_exercise(exercise: str, graders_dir: Path = GRADERS_DIR) -> ExerciseCon
         spec = _check_keys(where, spec, {"points", "min_chars", "prompt"}, {"points"})
         manual.append(ManualSpec(str(name), _number(where, spec["points"]),
                                  int(_number(where, spec.get("min_chars", 20))), str(spec.get("prompt", ""))))
-    profiles = top.get("profiles") or {}
+    # Validated here, at load, so a typo stops the batch before grading instead of failing every student after.
+    profiles = _check_keys(f"{path}: profiles", top.get("profiles") or {}, set(PROFILE_NAMES))
     for name, prof in profiles.items():
-        _check_keys(f"{path}: profiles.{name}", prof, set(prof or {}))
+        training_settings_from(f"{path}: profiles.{name}", prof)
     return ExerciseConfig(
         exercise=exercise, title=str(top["title"]), directory=directory, tests=tuple(tests), manual=tuple(manual),
         time_limit=_number(f"{path}: time_limit", top.get("time_limit", 300), 1),

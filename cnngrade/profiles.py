@@ -7,31 +7,17 @@ Epochs, thresholds and time limits live under ``profiles:`` in each exercise's g
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-from cnngrade.config import ExerciseConfig
+from cnngrade.config import ExerciseConfig, TrainingSettings, training_settings_from
 from cnngrade.errors import GraderConfigError, UsageError
 
 NAMES = ("cpu", "gpu")
 CHOICES = ("auto", *NAMES)
 # The cpu profile's generated data set: small enough to train on in seconds, large enough to measure accuracy.
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2560, 1000
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingSettings:
-    """How one exercise's training check runs under one profile (from grader.yaml ``profiles.<name>``)."""
-
-    epochs: int
-    threshold: float            # test accuracy the trained model must reach
-    batch_size: int = 128
-    lr: float = 1e-3
-    margin: float = 0.0         # ex8: how far below the baseline the sigmoid variant must stay
-    train_timeout: float = 300.0
-    time_limit: float | None = None   # the exercise's total time under this profile (default: the YAML's time_limit)
 
 
 def select_profile(name: str | None = None, data: str | os.PathLike | None = None,
@@ -62,22 +48,12 @@ def select_profile(name: str | None = None, data: str | os.PathLike | None = Non
 
 
 def training_settings(cfg: ExerciseConfig, profile: dict[str, Any]) -> TrainingSettings:
-    """The exercise's settings for this profile, validated: unknown or missing keys are a grader error."""
+    """The exercise's settings for this profile (validated when grader.yaml was loaded)."""
     where = f"{cfg.directory}/grader.yaml: profiles.{profile.get('name')}"
     raw = cfg.profiles.get(profile.get("name", ""))
     if not isinstance(raw, dict):
         raise GraderConfigError(f"{where} is missing; the training checks need it")
-    fields = {f.name: f for f in dataclasses.fields(TrainingSettings)}
-    unknown = set(raw) - set(fields)
-    if unknown:
-        raise GraderConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(fields)}")
-    try:
-        settings = TrainingSettings(**raw)
-    except TypeError as exc:
-        raise GraderConfigError(f"{where}: {exc}") from None
-    if not (settings.epochs >= 1 and settings.batch_size >= 1 and settings.lr > 0 and 0 < settings.threshold <= 1):
-        raise GraderConfigError(f"{where}: epochs and batch_size must be >= 1, lr > 0, threshold in (0, 1]")
-    return settings
+    return training_settings_from(where, raw)
 
 
 def exercise_time_limit(cfg: ExerciseConfig, profile: dict[str, Any]) -> float:
