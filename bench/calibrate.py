@@ -1,12 +1,14 @@
-"""Calibrate the training thresholds: train the reference models with the grader's loop over several seeds.
+"""Calibrate the training thresholds: train the reference models with the grader's trusted trainer over several seeds.
 
     python bench/calibrate.py --profile cpu --seeds 0-7 [--jobs 8] [--data DIR] [--out results.md]
 
 Prints, for each training check (ex6 MiniAlexNet, ex8 baseline and sigmoid), the held-out
 accuracy of every seed and their mean, spread (min-max) and standard deviation, with the
 device, torch version and seed count: the figures a grader.yaml threshold comment cites.
-Runs the reference solutions in this process (trusted code), one seed per process, with the
-thread count a grading worker gets on the cpu profile (1).
+Does what the graders do (cnngrade.training.train_and_score): the reference solution's model,
+built under the seed, gives its initial weights to cnngrade.reference.MiniAlexNet, which is
+trained by cnngrade.trainer and scored on a held-out set drawn from a fresh secret per run. One
+seed per process, one torch thread each (``--threads`` to change).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ CHECKS = {"ex6": ("ex6_cifar10_training", None), "ex8-baseline": ("ex8_ablation"
           "ex8-sigmoid": ("ex8_ablation", "sigmoid")}
 
 
-def one_run(check: str, seed: int, profile: dict) -> tuple[str, int, float, float]:
+def one_run(check: str, seed: int, profile: dict, threads: int = 1) -> tuple[str, int, float, float]:
     """(check, seed, accuracy, seconds) for one training run of a reference model."""
     import importlib
     import time
@@ -30,25 +32,24 @@ def one_run(check: str, seed: int, profile: dict) -> tuple[str, int, float, floa
     import torch
 
     sys.path.insert(0, str(ROOT / "solutions"))
+    from cnngrade import reference
     from cnngrade.config import load_exercise
     from cnngrade.profiles import training_settings
-    from cnngrade.training import profile_data
-    from cnngrade.worker.recipe import predict, train_recipe
+    from cnngrade.training import train_and_score
 
-    if profile["device"] == "cpu":
-        torch.set_num_threads(1)   # as in a grading worker
+    torch.set_num_threads(threads)
     exercise, variant = CHECKS[check]
     settings = training_settings(load_exercise(exercise), profile)
     module = importlib.import_module(exercise)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model, augment = (module.MiniAlexNet(), True) if variant is None else module.build_variant(variant, seed)
-    data = profile_data(profile)
+    # The solution's modules hold their layers in the reference's order, so the state dicts pair by name.
+    network = reference.MiniAlexNet(activation="sigmoid" if variant == "sigmoid" else "relu")
+    network.load_state_dict(model.state_dict())
     started = time.perf_counter()
-    train_recipe(model, data.train_x, data.train_y, settings.epochs, settings.batch_size, settings.lr, seed,
-                 augment, profile["device"])
-    accuracy = float((predict(model, data.test_x, device=profile["device"]) == data.test_y).float().mean())
-    return check, seed, accuracy, time.perf_counter() - started
+    run = train_and_score(network, settings, profile, seed=seed, augment=augment, threads=threads)
+    return check, seed, run.accuracy, time.perf_counter() - started
 
 
 def seeds_of(text: str) -> list[int]:
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--data", help="CIFAR-10 folder (gpu profile)")
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--checks", default=",".join(CHECKS))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -73,11 +75,11 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
-        results = list(pool.map(one_run, *zip(*[(c, s, profile) for c, s in runs])))
+        results = list(pool.map(one_run, *zip(*[(c, s, profile, args.threads) for c, s in runs])))
     import torch
 
-    lines = [f"profile {profile['name']}, device {profile.get('gpu', profile['device'])}, data {profile['dataset']}, "
-             f"torch {torch.__version__}, {os.cpu_count()} cores, {args.jobs} run(s) at a time", "",
+    lines = [(f"profile {profile['name']}, device {profile.get('gpu', profile['device'])}, data {profile['dataset']}, "
+             f"torch {torch.__version__}, {os.cpu_count()} cores, {args.jobs} run(s) at a time"), "",
              "| check | seeds | mean | min | max | std | s/run | accuracies |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for check in args.checks.split(","):
         accs = [a for c, _, a, _ in results if c == check]

@@ -6,7 +6,7 @@ Both train the reference MiniAlexNet with Adam(1e-3), batch 128, cross-entropy, 
 (padding 4) + horizontal flip + Normalize(0.5), on the same uint8 images (cnngrade's
 generated shapes, CIFAR-10's size and layout):
 
-- grader: cnngrade.worker.helpers.train_recipe (data and batched augmentation resident on
+- grader: cnngrade.trainer.train, the trusted trainer (data and batched augmentation resident on
   the device, channels_last, no DataLoader; fused Adam and cudnn.benchmark on CUDA);
 - handout: solutions/ex6 train_one_epoch over a torchvision-style DataLoader whose Dataset
   makes a PIL image per sample and applies build_transforms(True), once per worker count.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT))
 
 from cnngrade.data import synthetic  # noqa: E402
-from cnngrade.worker.recipe import train_recipe  # noqa: E402
+from cnngrade.trainer import train  # noqa: E402
 
 
 class PilImages(torch.utils.data.Dataset):
@@ -57,10 +57,10 @@ def time_grader(x, y, device: str, epochs: int) -> float:
     from ex6_cifar10_training import MiniAlexNet
 
     model = MiniAlexNet()
-    train_recipe(model, x, y, 1, 128, 1e-3, 0, True, device)            # warm-up (cudnn.benchmark picks here)
+    train(model, x, y, epochs=1, batch_size=128, lr=1e-3, seed=0, device=device)   # warm-up (cudnn.benchmark picks)
     sync(device)
     started = time.perf_counter()
-    train_recipe(model, x, y, epochs, 128, 1e-3, 1, True, device)
+    train(model, x, y, epochs=epochs, batch_size=128, lr=1e-3, seed=1, device=device)
     sync(device)
     return (time.perf_counter() - started) / epochs
 

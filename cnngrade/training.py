@@ -1,10 +1,11 @@
-"""The trusted side of the training checks: the profile's data, the worker's training run, and held-out scoring.
+"""The training checks of ex6 and ex8, entirely on the trusted side: data, the student's initial weights, training, scoring.
 
-The worker runs the grader's own loop (``worker.helpers.train_recipe``) on the student's model,
-because the forward pass is student code. It receives the training images and labels only.
-The test images go to it in a secret random order and only predicted classes come back; the
-test labels never leave this process, so the accuracy computed here cannot be faked by the
-student's code short of really classifying the images.
+The student contributes one thing: the initial weights of a model whose architecture is first
+proven by behaviour (``equivalence.assert_equivalent``). Those weights go into the trusted
+reference network, which is checked not to be trained already, trained here with the handout's
+recipe (``cnngrade.trainer``) and scored here on held-out images drawn from a secret of this
+grading run. No student code runs between the held-out images and the accuracy, and nothing the
+worker says about training is read.
 """
 from __future__ import annotations
 
@@ -13,24 +14,30 @@ import functools
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from cnngrade.client import Handle, Submission
+from cnngrade import trainer
+from cnngrade.client import Submission
+from cnngrade.equivalence import assert_equivalent, assert_same_outputs, load_student_weights
 from cnngrade.profiles import SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
 
-PREDICT_BATCH = 1000
+# The gpu profile scores on this many of CIFAR-10's 10,000 test images, chosen by the run's secret.
+CIFAR_HELD_OUT = 5000
+# An untrained network scores about 1/classes; its spread is wider than a binomial's (the outputs of one random
+# network are correlated across images: 40 default-initialised MiniAlexNets scored 0.067-0.133 on the cpu
+# profile's 1,000 images), so the limit is the larger of six binomial standard deviations and 0.1.
+PRETRAINED_MARGIN = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingData:
-    """uint8 images (n, 32, 32, 3) and int64 labels, as the trusted side holds them."""
+class Images:
+    """uint8 images (n, 32, 32, 3) and int64 labels, held by the trusted side."""
 
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,59 +45,118 @@ class RunResult:
     """What one training check measured."""
 
     accuracy: float
-    seconds: float          # training plus evaluation, as seen from here
-    train_seconds: float    # the loop alone, as the worker timed it (untrusted; for the report only)
-    final_loss: float
+    initial_accuracy: float
+    seconds: float          # checking, training and scoring, all on the trusted side
+    final_loss: float       # mean training loss of the last epoch
+    threads: int
 
 
 @functools.lru_cache(maxsize=1)
-def load_data(profile_name: str, data_dir: str | None) -> TrainingData:
-    """The profile's data set, read once per grading process (ex6 and ex8 share it)."""
+def run_secret() -> int:
+    """A secret drawn once per grading process: it picks the held-out images and their order."""
+    return secrets.randbits(62)
+
+
+@functools.lru_cache(maxsize=1)
+def _cifar(data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    from pathlib import Path
+
+    from cnngrade.data import cifar
+
+    x, y, tx, ty = cifar.load(Path(data_dir or ""))
+    return torch.from_numpy(x), torch.from_numpy(y).to(torch.int64), torch.from_numpy(tx), torch.from_numpy(ty).to(torch.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def training_set(profile_name: str, data_dir: str | None) -> Images:
+    """The profile's public training set, read once per grading process (ex6 and ex8 share it)."""
     if profile_name == "gpu":
-        from pathlib import Path
+        return Images(*_cifar(data_dir)[:2])
+    from cnngrade.data import synthetic
 
-        from cnngrade.data import cifar
-
-        arrays = cifar.load(Path(data_dir or ""))
-    else:
-        from cnngrade.data import synthetic
-
-        arrays = synthetic.train_and_test(SYNTHETIC_TRAIN, SYNTHETIC_TEST)
-    return TrainingData(*(torch.from_numpy(a) for a in arrays))
+    x, y = synthetic.generate(SYNTHETIC_TRAIN, synthetic.TRAIN_SEED)
+    return Images(torch.from_numpy(x), torch.from_numpy(y).to(torch.int64))
 
 
-def profile_data(profile: dict[str, Any]) -> TrainingData:
-    return load_data(str(profile.get("name")), profile.get("data_dir"))
+@functools.lru_cache(maxsize=2)
+def held_out(profile_name: str, data_dir: str | None, secret: int) -> Images:
+    """Held-out images drawn from ``secret``: a fresh draw of the generated classes (cpu), or a secret subset of
+    CIFAR-10's test batch in a secret order (gpu)."""
+    if profile_name == "gpu":
+        x, y = _cifar(data_dir)[2:]
+        pick = torch.randperm(len(y), generator=torch.Generator().manual_seed(secret))[:CIFAR_HELD_OUT]
+        return Images(x[pick], y[pick])
+    from cnngrade.data import synthetic
+
+    x, y = synthetic.generate(SYNTHETIC_TEST, secret)
+    return Images(torch.from_numpy(x), torch.from_numpy(y).to(torch.int64))
 
 
-def accuracy_on_test(submission: Submission, model: Handle, data: TrainingData, *, device: str,
-                     timeout: float) -> float:
-    """Send the test images in a secret order, get back one class per image, count the correct ones here."""
-    n = data.test_x.shape[0]
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(secrets.randbits(62)))
-    predicted = submission.helper("predict", model, data.test_x[order], batch_size=PREDICT_BATCH, device=device,
-                                  timeout=timeout)
-    if not isinstance(predicted, torch.Tensor) or predicted.dtype != torch.int64 or tuple(predicted.shape) != (n,):
-        raise AssertionError(f"the model's predictions could not be read: expected {n} class indices, got "
-                             f"{getattr(predicted, 'shape', type(predicted).__name__)}")
-    return float((predicted == data.test_y[order]).sum()) / n
+def profile_held_out(profile: dict[str, Any], secret: int | None = None) -> Images:
+    return held_out(str(profile.get("name")), profile.get("data_dir"), run_secret() if secret is None else secret)
 
 
-def train_and_evaluate(submission: Submission, model: Handle, settings: TrainingSettings, profile: dict[str, Any],
-                       *, seed: int, augment: bool) -> RunResult:
-    """Train ``model`` in the worker with the grader's loop, then measure its held-out accuracy here."""
-    data = profile_data(profile)
-    device = str(profile.get("device", "cpu"))
+def profile_training_set(profile: dict[str, Any]) -> Images:
+    return training_set(str(profile.get("name")), profile.get("data_dir"))
+
+
+def chance_limit(classes: int, n: int) -> float:
+    """The highest held-out accuracy an untrained network is taken to reach by chance."""
+    p = 1.0 / classes
+    return p + max(PRETRAINED_MARGIN, 6.0 * math.sqrt(p * (1.0 - p) / max(1, n)))
+
+
+def worker_threads(submission: Submission) -> int:
+    """The torch threads the student's worker was given: its share of the cores, idle while we train."""
+    limits = getattr(getattr(submission, "_worker", None), "limits", None)
+    return max(1, int(getattr(limits, "threads", 1) or 1))
+
+
+def probe_images(seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(4, 3, 32, 32, generator=g), torch.randn(2, 3, 40, 40, generator=g)]
+
+
+def student_network(submission: Submission, model: Any, make_reference: Callable[[], torch.nn.Module], *,
+                    what: str, seed: int) -> torch.nn.Module:
+    """The trusted reference network holding the student's *initial* weights, once their model is proven to
+    compute it.
+
+    The weights the worker reports are confirmed by behaviour (holding them, the reference gives the model's own
+    outputs), then the architecture is proven with weights the grader draws, which overwrite the model's.
+    """
+    inputs = probe_images(seed)
+    # A seeded dry run first: lazy layers (nn.LazyLinear) draw their weights at the first forward pass, so that a
+    # regrade starts from the same ones.
+    submission.helper("forward", model, inputs[0][:1], seed=seed % 2**31)
+    network = make_reference()
+    load_student_weights(submission, model, network, inputs[0][:1], what)
+    assert_same_outputs(submission, model, network, inputs, what=what)
+    assert_equivalent(submission, model, make_reference(), inputs, what=what, seed=seed)
+    return network
+
+
+def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profile: dict[str, Any], *, seed: int,
+                    augment: bool, threads: int = 1, what: str = "your model") -> RunResult:
+    """Refuse trained initial weights, train ``network`` here with the recipe, score it on the secret held-out set."""
     started = time.monotonic()
-    stats = submission.helper("train_recipe", model, data.train_x, data.train_y, epochs=settings.epochs,
-                              batch_size=settings.batch_size, lr=settings.lr, seed=seed, augment=augment,
-                              device=device, timeout=settings.train_timeout)
-    accuracy = accuracy_on_test(submission, model, data, device=device, timeout=settings.train_timeout)
-    losses = stats.get("losses") if isinstance(stats, dict) else None
-    final = float(losses[-1]) if isinstance(losses, list) and losses and isinstance(losses[-1], float) else float("nan")
-    worker_seconds = stats.get("seconds") if isinstance(stats, dict) else None
-    return RunResult(accuracy, round(time.monotonic() - started, 2),
-                     round(float(worker_seconds), 2) if isinstance(worker_seconds, float) else float("nan"), final)
+    device = str(profile.get("device", "cpu"))
+    data, test = profile_training_set(profile), profile_held_out(profile)
+    classes = int(torch.cat([data.y, test.y]).max()) + 1
+    with trainer.torch_threads(threads):
+        initial = trainer.accuracy(network, test.x, test.y, device=device)
+        limit = chance_limit(classes, len(test.y))
+        if initial > limit:
+            raise AssertionError(
+                f"{what} starts already trained: with its initial weights it classifies {initial:.1%} of the held-out "
+                f"images correctly, where an untrained network scores about {1 / classes:.0%} (at most {limit:.1%}). "
+                "The training check starts from freshly initialised weights: build the model without loading "
+                "or setting trained weights.")
+        losses = trainer.train(network, data.x, data.y, epochs=settings.epochs, batch_size=settings.batch_size,
+                               lr=settings.lr, seed=seed, augment=augment, device=device,
+                               time_limit=settings.train_timeout)
+        accuracy = trainer.accuracy(network, test.x, test.y, device=device)
+    return RunResult(accuracy, initial, round(time.monotonic() - started, 2), losses[-1], threads)
 
 
 def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, profile: dict[str, Any],
@@ -100,10 +166,12 @@ def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, 
         return round(x, 4) if math.isfinite(x) else None
 
     metrics.update(accuracy=round(run.accuracy, 4), threshold=round(threshold, 4), epochs=settings.epochs,
-                   seconds=run.seconds, train_seconds=finite(run.train_seconds), final_loss=finite(run.final_loss),
+                   initial_accuracy=round(run.initial_accuracy, 4), seconds=run.seconds,
+                   final_loss=finite(run.final_loss), threads=run.threads, trained_by="grader (trusted side)",
                    device=profile.get("device"), dataset=profile.get("dataset"), profile=profile.get("name"), **extra)
 
 
-def recipe_text(settings: TrainingSettings, profile: dict[str, Any]) -> str:
+def recipe_text(settings: TrainingSettings, profile: dict[str, Any], augment: bool = True) -> str:
+    steps = "random crop + flip, " if augment else "no augmentation, "
     return (f"{settings.epochs} epoch(s) of Adam(lr={settings.lr:g}), batch {settings.batch_size}, cross-entropy, "
-            f"random crop + flip, on {profile.get('dataset')} ({profile.get('device')})")
+            f"{steps}on {profile.get('dataset')} ({profile.get('device')})")
