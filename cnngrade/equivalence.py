@@ -1,19 +1,32 @@
-"""Functional equivalence: a student's model is right when, with its own weights loaded into the
-reference network on the trusted side, both give the same outputs on inputs the grader chose.
+"""Functional equivalence: a student's model is right when, holding weights the grader drew, it gives the same
+outputs as the trusted reference network holding the same weights, on inputs the grader chose.
 
-This accepts every way of writing the model (nn.Sequential, named attributes, F.relu in
-forward, any __init__ order) and rejects near misses a shape check cannot see (a wrong padding
-hidden by an adaptive pool, the wrong pooling, the wrong activation).
+This accepts every way of writing the model (nn.Sequential, named attributes, a layer kept under two
+names, lazy layers, F.relu in forward, any __init__ order) and rejects near misses a shape check
+cannot see (a wrong padding hidden by an adaptive pool, the wrong pooling, the wrong activation).
+The weights are the grader's, not the student's: a model whose own weights are degenerate (a last
+layer of zeros) would otherwise make the reference output a constant too.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from cnngrade.checks import show
 from cnngrade.client import Handle, Submission
+from cnngrade.graderkit import values
 from cnngrade.worker.helpers import state_in_use_order
+
+NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+DRAWS = 5              # weight draws tried before a degenerate reference is the grader's problem
+VARYING_SHARE = 0.5    # share of output units that must vary between the inputs of a batch
+VARYING_MARGIN = 100   # how many times the tolerance an output unit must vary by to count
+# Sigmoid's slope is 1/4 at 0, so differences between inputs shrink about 4-fold per layer unless the weights
+# make up for it: MiniAlexNet's sigmoid variant varies by ~0.005 between inputs with ReLU-scaled weights.
+ACTIVATION_GAIN = ((torch.nn.Sigmoid, 4.0),)
 
 
 def use_order(model: torch.nn.Module, x: torch.Tensor) -> list[str]:
@@ -21,38 +34,169 @@ def use_order(model: torch.nn.Module, x: torch.Tensor) -> list[str]:
     return state_in_use_order(model, x)
 
 
-def _shapes(names: Sequence[str], state: dict[str, torch.Tensor]) -> str:
-    return ", ".join(f"{tuple(state[n].shape)}" for n in names)
+def _counted(names: Sequence[str]) -> list[str]:
+    # BatchNorm's num_batches_tracked counts nothing the output depends on in eval mode.
+    return [n for n in names if not n.endswith("num_batches_tracked")]
+
+
+def _shape_list(shapes: Sequence[Sequence[int]]) -> str:
+    return ", ".join(str(tuple(s)) for s in shapes)
+
+
+def _layers_message(what: str, theirs: Sequence[Sequence[int]], ours: Sequence[Sequence[int]]) -> str:
+    return (f"{what} does not have the specified layers: its weight tensors, in the order its layers run, have "
+            f"shapes [{_shape_list(theirs)}]; the specified network has [{_shape_list(ours)}]")
+
+
+# -- weights the grader draws -------------------------------------------------------------------------
+def _uniform(t: torch.Tensor, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
+    return torch.rand(t.shape, generator=gen, dtype=torch.float64).mul_(high - low).add_(low)
+
+
+def _draw(module: torch.nn.Module, name: str, t: torch.Tensor, gen: torch.Generator, gain: float) -> torch.Tensor:
+    """A value for one tensor: Kaiming-uniform weights (activations keep their scale through ReLU layers),
+    biases of the same order as the signal, normalisation layers with random but well-conditioned statistics."""
+    if isinstance(module, NORM_LAYERS):
+        low, high = {"weight": (0.5, 1.5), "running_var": (0.5, 2.0)}.get(name, (-0.5, 0.5))
+        return _uniform(t, low, high, gen)
+    if t.dim() >= 2:
+        bound = gain * math.sqrt(6.0 / max(1, t[0].numel()))
+        return _uniform(t, -bound, bound, gen)
+    return _uniform(t, -0.5, 0.5, gen)
+
+
+def draw_weights(reference: torch.nn.Module, seed: int) -> None:
+    """Overwrite every floating-point parameter and buffer of ``reference`` with values drawn from ``seed``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    gain = max([g for kind, g in ACTIVATION_GAIN if any(isinstance(m, kind) for m in reference.modules())] or [1.0])
+    with torch.no_grad():
+        for module in reference.modules():
+            for name, t in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                if t.is_floating_point():
+                    t.copy_(_draw(module, name, t, gen, gain).to(t.dtype))
+
+
+def _degenerate(reference: torch.nn.Module, inputs: Sequence[torch.Tensor], seed: int, atol: float) -> bool:
+    """Whether the reference's outputs fail to tell inputs apart: on each input plus a random one, at least
+    half the output units must vary between the rows of the batch by well over the comparison's tolerance."""
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    reference.eval()
+    with torch.no_grad():
+        for x in inputs:
+            out = reference(torch.cat([x, torch.randn(x.shape, generator=gen, dtype=x.dtype)]))
+            spread = out.amax(0) - out.amin(0)
+            if not bool(torch.isfinite(out).all()):
+                return True
+            if (spread > VARYING_MARGIN * atol).double().mean().item() < VARYING_SHARE:
+                return True
+    return False
+
+
+def draw_reference_weights(reference: torch.nn.Module, inputs: Sequence[torch.Tensor], seed: int,
+                           atol: float = 1e-4) -> None:
+    """Draw weights into ``reference`` from ``seed`` until its outputs tell the inputs apart (a grader error
+    if no draw does: the reference and the draw are the grader's, never the student's)."""
+    for attempt in range(DRAWS):
+        draw_weights(reference, int(seed) * DRAWS + attempt)
+        if not _degenerate(reference, inputs, int(seed) + attempt, atol):
+            return
+    raise RuntimeError(f"grader error: {DRAWS} weight draws for {type(reference).__name__} gave outputs that do "
+                       "not vary between inputs")
+
+
+def load_grader_weights(submission: Submission, model: Any, reference: torch.nn.Module,
+                        inputs: Sequence[torch.Tensor] | torch.Tensor, *, seed: int,
+                        what: str = "your model", atol: float = 1e-4) -> None:
+    """Draw weights into ``reference`` (trusted side) and have the worker write the same tensors into the student's
+    model, pairing them by the order layers run on the first input.
+
+    The worker's reply is only used for a message: if it lies about having written the weights, the output
+    comparison that follows catches it.
+    """
+    if not isinstance(model, Handle):
+        raise AssertionError(f"expected a torch.nn.Module, got {show(model)}")
+    inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    x = inputs[0][:1]
+    draw_reference_weights(reference, inputs, seed, atol)
+    state = reference.state_dict()
+    names = _counted(use_order(reference, x))
+    ours = [list(state[n].shape) for n in names]
+    call = f"writing weights into {what}"
+    reply = values.mapping(submission.helper("load_state_in_use_order", model, x, [state[n] for n in names]),
+                           call, keys=("shapes", "written"))
+    theirs = [values.shape(s, f"{call}: a shape") for s in values.sequence(reply["shapes"], call, max_items=10_000)]
+    if any(s is None for s in theirs):
+        raise AssertionError(f"{call} gave back shapes that are not lists of whole numbers")
+    if [list(s) for s in theirs] != ours:
+        raise AssertionError(_layers_message(what, theirs, ours))
+    if reply["written"] is not True:
+        raise AssertionError(f"{call} failed: the weights could not be written")
 
 
 def load_student_weights(submission: Submission, model: Any, reference: torch.nn.Module, x: torch.Tensor,
                          what: str = "your model") -> None:
-    """Copy the student's parameters and buffers into ``reference``, pairing them by the order layers run."""
+    """Copy the student's own parameters and buffers into ``reference``, pairing them by the order layers run.
+
+    For checks whose subject is the student's own weights (their initial weights before training, equal
+    seeds giving equal weights). The copies are a claim of the worker's: a check that relies on them
+    must confirm them by behaviour (the reference holding them reproduces the student's own outputs).
+    """
     if not isinstance(model, Handle):
         raise AssertionError(f"expected a torch.nn.Module, got {show(model)}")
-    names = submission.helper("state_in_use_order", model, x)
-    state = submission.helper("state_dict", model)
-    if not (isinstance(names, list) and isinstance(state, dict)
-            and all(isinstance(n, str) and isinstance(state.get(n), torch.Tensor) for n in names)):
-        raise AssertionError(f"could not read the weights of {what}")
+    call = f"reading the weights of {what}"
+    names = [values.text(n, call) for n in values.sequence(submission.helper("state_in_use_order", model, x), call)]
+    state = values.mapping(submission.helper("state_dict", model), call)
+    if any(n not in state for n in names):
+        raise AssertionError(f"{call}: the names of its tensors do not match its state_dict")
+    names = _counted(names)
+    tensors = [values.tensor(state[n], f"{call}: {n}") for n in names]
     ref_state = reference.state_dict()
-    ref_names = use_order(reference, x)
-    # Buffers such as BatchNorm's num_batches_tracked count nothing the output depends on in eval mode.
-    names = [n for n in names if not n.endswith("num_batches_tracked")]
-    ref_names = [n for n in ref_names if not n.endswith("num_batches_tracked")]
-    if [tuple(state[n].shape) for n in names] != [tuple(ref_state[n].shape) for n in ref_names]:
-        raise AssertionError(
-            f"{what} does not have the specified layers: its weight tensors, in the order its layers run, have "
-            f"shapes [{_shapes(names, state)}]; the specified network has [{_shapes(ref_names, ref_state)}]")
+    ref_names = _counted(use_order(reference, x))
+    theirs, ours = [list(t.shape) for t in tensors], [list(ref_state[n].shape) for n in ref_names]
+    if theirs != ours:
+        raise AssertionError(_layers_message(what, theirs, ours))
     with torch.no_grad():
-        for mine, theirs in zip(ref_names, names):
-            ref_state[mine].copy_(state[theirs].to(ref_state[mine].dtype))
+        for mine, tensor in zip(ref_names, tensors):
+            ref_state[mine].copy_(tensor.to(ref_state[mine].dtype))
+
+
+def unobservable_tensors(reference: torch.nn.Module, inputs: Sequence[torch.Tensor], *, atol: float = 1e-4,
+                         rtol: float = 1e-4, seed: int = 0) -> list[str]:
+    """Names of the reference's floating-point tensors that its eval outputs on ``inputs`` do not reveal.
+
+    Weights the worker reports are confirmed by behaviour (holding them, the reference gives the student's own
+    outputs), but only where the outputs depend on them: behind a layer of zeros, any claim about the layers
+    before it gives the same outputs. A tensor counts as observable when a perturbation of a tenth of its spread
+    moves some output by ten times the tolerance the comparison allows.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    reference.eval()
+    with torch.no_grad():
+        before = [reference(x) for x in inputs]
+        hidden = []
+        for name, t in reference.state_dict(keep_vars=True).items():
+            if not t.is_floating_point():
+                continue
+            saved = t.detach().clone()
+            scale = max(saved.std().item() if saved.numel() > 1 else 0.0, 0.1)
+            t.data.add_(torch.randn(t.shape, generator=gen, dtype=t.dtype) * scale)
+            moved = any(((reference(x) - out).abs() > 10 * (_tolerance(out, atol) + rtol * out.abs())).any()
+                        for x, out in zip(inputs, before))
+            t.data.copy_(saved)
+            if not moved:
+                hidden.append(name)
+    return hidden
+
+
+def _tolerance(expected: torch.Tensor, atol: float) -> float:
+    """An absolute tolerance that scales with the outputs (float32 sums over thousands of terms)."""
+    return atol * max(1.0, expected.abs().max().item()) if expected.numel() else atol
 
 
 def assert_same_outputs(submission: Submission, model: Any, reference: torch.nn.Module,
                         inputs: Sequence[torch.Tensor], *, what: str = "your model",
                         atol: float = 1e-4, rtol: float = 1e-4) -> None:
-    """In eval mode, the student's model and the reference (holding the student's weights) agree on ``inputs``."""
+    """In eval mode, the student's model and the reference (holding the same weights) agree on ``inputs``."""
     reference.eval()
     for x in inputs:
         got = submission.helper("forward", model, x)
@@ -64,20 +208,22 @@ def assert_same_outputs(submission: Submission, model: Any, reference: torch.nn.
         if tuple(got.shape) != tuple(expected.shape):
             raise AssertionError(f"{what} maps an input of shape {tuple(x.shape)} to shape {tuple(got.shape)}; "
                                  f"the specified network gives {tuple(expected.shape)}")
-        got = got.to(expected.dtype)
-        if not torch.allclose(got, expected, atol=atol, rtol=rtol):
+        got = values.tensor(got, f"{what} on an input of shape {tuple(x.shape)}").to(expected.dtype)
+        if not torch.allclose(got, expected, atol=_tolerance(expected, atol), rtol=rtol):
             diff = (got - expected).abs().max().item()
             raise AssertionError(
-                f"{what} has the right weight shapes but computes something else: on a random input of shape "
-                f"{tuple(x.shape)} its outputs differ from the specified network's (with your weights) by up to "
-                f"{diff:.3g}. Check the order of layers, the activations, the pooling type, padding and stride.")
+                f"{what} has the right weight shapes but computes something else: holding the same weights as the "
+                f"specified network, on a random input of shape {tuple(x.shape)} its outputs differ from the "
+                f"specified network's by up to {diff:.3g}. Check the order of layers, the activations, the pooling "
+                "type, padding and stride.")
 
 
 def assert_equivalent(submission: Submission, model: Any, reference: torch.nn.Module,
                       inputs: Sequence[torch.Tensor], *, what: str = "your model",
-                      atol: float = 1e-4, rtol: float = 1e-4) -> None:
-    """Load the student's weights into the reference network, then compare outputs on ``inputs``."""
-    load_student_weights(submission, model, reference, inputs[0][:1], what)
+                      atol: float = 1e-4, rtol: float = 1e-4, seed: int = 0) -> None:
+    """Write weights the grader draws (from ``seed``) into the student's model and the reference, then compare
+    their outputs on ``inputs`` in eval mode."""
+    load_grader_weights(submission, model, reference, inputs, seed=seed, what=what, atol=atol)
     assert_same_outputs(submission, model, reference, inputs, what=what, atol=atol, rtol=rtol)
 
 
@@ -115,7 +261,8 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
 
     torch draws a dropout mask from the global generator when nn.Dropout or F.dropout runs, so a
     model with dropout layers of the same rate at the same places, run under the same seed, draws
-    the same masks as the reference. ``reference`` must already hold the student's weights.
+    the same masks as the reference. ``reference`` must already hold the same weights as the student's model
+    (load_grader_weights). A reference without dropout (rate 0) checks that train mode is deterministic.
     """
     for x in inputs:
         eval_out = submission.helper("forward", model, x)
@@ -124,7 +271,8 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
             eval_expected = reference(x)
         # Masks are compared through the reference network, which only works once the eval-mode network matches.
         if not (isinstance(eval_out, torch.Tensor) and eval_out.shape == eval_expected.shape
-                and torch.allclose(eval_out.to(eval_expected.dtype), eval_expected, atol=atol, rtol=rtol)):
+                and torch.allclose(eval_out.to(eval_expected.dtype), eval_expected, atol=_tolerance(eval_expected, atol),
+                                   rtol=rtol)):
             raise AssertionError(f"{what} does not compute the specified network in eval mode yet (see the "
                                  "architecture check), so its dropout cannot be checked")
         for seed in seeds:
@@ -134,10 +282,14 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
                 raise AssertionError(f"in train mode {what} returned {show(got)}; expected a tensor of shape "
                                      f"{tuple(expected.shape)}")
             got = got.to(expected.dtype)
-            if torch.allclose(got, expected, atol=atol, rtol=rtol):
+            if torch.allclose(got, expected, atol=_tolerance(expected, atol), rtol=rtol):
                 continue
             rates = {m.p for m in reference.modules() if isinstance(m, torch.nn.Dropout)}
             spec = ", ".join(f"{p:g}" for p in sorted(rates))
+            if not any(rates):
+                raise AssertionError(f"{what} should have no dropout, yet its train-mode outputs (torch seed {seed}) "
+                                     f"differ from the specified network's, which has none, by up to "
+                                     f"{(got - expected).abs().max().item():.3g}")
             if isinstance(eval_out, torch.Tensor) and torch.allclose(got, eval_out.to(got.dtype), atol=atol, rtol=rtol):
                 raise AssertionError(f"in train mode {what} gives the same outputs as in eval mode: dropout (p={spec}) "
                                      f"is missing or never active (pass self.training to F.dropout, or use nn.Dropout)")
@@ -149,7 +301,7 @@ def assert_train_mode_dropout(submission: Submission, model: Any, reference: tor
             if problem is None:
                 break  # a dropout of its own making (other random draws) with the right statistics
             raise AssertionError(
-                f"in train mode (torch seed {seed}) {what} differs from the specified network with your weights by up "
+                f"in train mode (torch seed {seed}) {what} differs from the specified network with the same weights by up "
                 f"to {(got - expected).abs().max().item():.3g}, and its randomness does not have the statistics of "
                 f"the specified dropout ({problem}): dropout is at the wrong place or has the wrong rate "
                 "(nn.Dropout / F.dropout before each Linear layer of the classifier)")

@@ -128,28 +128,82 @@ def _run_once(model: Any, x: Any, hooks: list) -> None:
         model.train(was_training)
 
 
+def _own_state(mod: Any) -> list:
+    """A module's own parameters and persistent buffers (what its state_dict holds), as (local name, tensor)."""
+    import torch
+
+    own = list(torch.nn.Module.named_parameters(mod, recurse=False))
+    skip = getattr(mod, "_non_persistent_buffers_set", set())
+    return own + [(n, b) for n, b in torch.nn.Module.named_buffers(mod, recurse=False) if n not in skip]
+
+
+def _dry_run(model: Any, x: Any) -> None:
+    """One forward pass in a forked, seeded RNG, so lazy modules (nn.LazyLinear) create their parameters before
+    anything reads or writes them; the caller's random state is untouched."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _run_once(model, x, [])
+
+
+def _tensors_in_use_order(model: Any, x: Any) -> list:
+    """(name, tensor) of every parameter and buffer of ``model``, each tensor once, ordered by when its module
+    first runs on ``x``; tensors of modules that never ran follow in registration order.
+
+    A tensor counts once however many names reach it: a layer kept as ``self.conv1`` and also inside
+    ``self.features`` (or a weight tied between two layers) is one layer, named by its first name.
+    """
+    import torch
+
+    model = _module(model)
+    _dry_run(model, x)
+    seen: set[int] = set()
+    order: list = []
+
+    def note(prefix: str, mod: Any) -> None:
+        for name, tensor in _own_state(mod):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                order.append((f"{prefix}.{name}" if prefix else name, tensor))
+
+    modules = list(torch.nn.Module.named_modules(model))
+    hooks = [mod.register_forward_pre_hook(lambda m, _i, prefix=prefix: note(prefix, m)) for prefix, mod in modules]
+    _run_once(model, x, hooks)
+    for prefix, mod in modules:
+        note(prefix, mod)
+    return order
+
+
 @helper
 def state_in_use_order(model: Any, x: Any) -> list:
     """Names of the parameters and buffers of ``model``, ordered by when their module first runs on ``x``.
 
     Registration order depends on how the student wrote ``__init__``; the order in which layers
     run does not, so it is what lets the grader pair these tensors with a reference network's.
-    Tensors of modules that never ran follow in registration order.
+    Each tensor is named once (by its first name), however many modules share it.
+    """
+    return [name for name, _ in _tensors_in_use_order(model, x)]
+
+
+@helper
+def load_state_in_use_order(model: Any, x: Any, tensors: list) -> dict:
+    """Write the grader's ``tensors`` into ``model``, paired with its own parameters and buffers in the order
+    their layers run on ``x`` (BatchNorm's num_batches_tracked aside, as state_in_use_order orders them).
+
+    Nothing is written unless every shape matches. Returns {"shapes": the model's own shapes in that order,
+    "written": whether the tensors were written}.
     """
     import torch
 
-    model = _module(model)
-    order: list[str] = []
-    hooks = []
-    for prefix, mod in torch.nn.Module.named_modules(model):
-        own = [n for n, _ in mod.named_parameters(recurse=False)] + [n for n, _ in mod.named_buffers(recurse=False)]
-        if own:
-            names = [f"{prefix}.{n}" if prefix else n for n in own]
-            hooks.append(mod.register_forward_pre_hook(lambda _m, _i, names=names: order.extend(
-                n for n in names if n not in order)))
-    _run_once(model, x, hooks)
-    rest = [n for n in torch.nn.Module.state_dict(model) if n not in order]
-    return order + rest
+    mine = [t for n, t in _tensors_in_use_order(model, x) if not n.endswith("num_batches_tracked")]
+    shapes = [list(t.shape) for t in mine]
+    if not all(isinstance(t, torch.Tensor) for t in tensors) or shapes != [list(t.shape) for t in tensors]:
+        return {"shapes": shapes, "written": False}
+    with torch.no_grad():
+        for target, value in zip(mine, tensors):
+            target.copy_(value.to(dtype=target.dtype, device=target.device))
+    return {"shapes": shapes, "written": True}
 
 
 # -- training and data (exercises 6 and 8) --------------------------------------------------------
@@ -345,6 +399,37 @@ def build_nested(blocks: list, seed: int = 0) -> Any:
     return torch.nn.Sequential(*(build_sequential(spec, seed + i) for i, spec in enumerate(blocks)))
 
 
+def _shuffled_class() -> Any:
+    import torch
+
+    class Shuffled(torch.nn.Module):
+        """Layers registered in one order and run in another, as a hand-written forward() may do."""
+
+        def __init__(self, layers: list, order: list) -> None:
+            super().__init__()
+            for i, j in enumerate(order):  # the i-th registered child is the j-th layer to run
+                self.add_module(f"m{i}", layers[j])
+            self.run_names = [f"m{order.index(j)}" for j in range(len(layers))]
+
+        def forward(self, x: Any) -> Any:
+            for name in self.run_names:
+                x = getattr(self, name)(x)
+            return x
+
+    return Shuffled
+
+
+@helper
+def build_shuffled(spec: list, order: list, seed: int = 0) -> Any:
+    """The layers of ``build_sequential(spec, seed)`` (listed in the order they run), registered as children in
+    the order ``order`` gives: child i is layer ``order[i]``. Registration order then differs from run order,
+    which tells apart a shape tracer that hooks the layers from one that re-runs them in registration order.
+    """
+    if sorted(order) != list(range(len(spec))):
+        raise ValueError(f"order {order!r} is not a permutation of the {len(spec)} layers")
+    return _shuffled_class()(list(build_sequential(spec, seed)), [int(i) for i in order])
+
+
 @helper
 def leaf_output_shapes(model: Any, x: Any) -> list:
     """The output shape of every leaf module, in the order they run on ``x`` (eval mode, no autograd)."""
@@ -371,4 +456,4 @@ def tensor_loader(x: Any, y: Any, batch_size: int) -> Any:
 
 
 # Helpers of their own modules register themselves in REGISTRY when imported (kept apart by topic).
-from . import figures, recipe  # noqa: E402,F401
+from . import figures, probes  # noqa: F401

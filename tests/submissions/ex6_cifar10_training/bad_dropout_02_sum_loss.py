@@ -1,5 +1,5 @@
 """Two mistakes: dropout 0.2 by default, and train_one_epoch returns the sum of the batch losses."""
-# expect-fail: test_dropout_in_train_mode, test_train_one_epoch_mean_loss
+# expect-fail: test_dropout_in_train_mode, test_fit_uses_adam, test_train_one_epoch_mean_loss
 from __future__ import annotations
 
 from collections.abc import Iterable

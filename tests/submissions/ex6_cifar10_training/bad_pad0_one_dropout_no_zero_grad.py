@@ -1,5 +1,5 @@
 """Three mistakes: conv1 without padding (hidden by the adaptive pool), a single dropout, no zero_grad."""
-# expect-fail: test_architecture[10], test_architecture[7], test_dropout_in_train_mode, test_train_one_epoch_steps, test_fit_uses_adam
+# expect-fail: test_architecture[10], test_architecture[7], test_dropout_argument, test_dropout_in_train_mode, test_fit_uses_adam, test_train_one_epoch_mean_loss, test_train_one_epoch_steps
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,5 +1,5 @@
 """Three mistakes: no_dropout still drops, sigmoid adds a Sigmoid after the last layer, no_augmentation still augments, and unknown names fall back to the baseline."""
-# expect-fail: test_variant_dropout[no_dropout], test_variant_architecture[sigmoid], test_augmentation_flags, test_unknown_variant_raises[resnet], test_unknown_variant_raises[near_miss], test_unknown_variant_raises[empty]
+# expect-fail: test_variant_dropout[no_dropout], test_variant_architecture[sigmoid], test_variant_dropout[sigmoid], test_augmentation_flags, test_unknown_variant_raises[resnet], test_unknown_variant_raises[near_miss], test_unknown_variant_raises[empty]
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

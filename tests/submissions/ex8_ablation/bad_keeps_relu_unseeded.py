@@ -1,5 +1,5 @@
 """Two mistakes: the sigmoid variant keeps the ReLU of the classifier, and the seed is never applied."""
-# expect-fail: test_variant_architecture[sigmoid], test_same_seed_same_initial_weights
+# expect-fail: test_variant_architecture[sigmoid], test_variant_dropout[sigmoid], test_same_seed_same_initial_weights
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
