@@ -71,18 +71,6 @@ def parameter_shapes(model: Any) -> list:
 
 
 @helper
-def leaf_modules(model: Any) -> list:
-    """[qualified name, class name] of every module that has no children, in registration order."""
-    import torch
-
-    out = []
-    for name, mod in torch.nn.Module.named_modules(_module(model)):
-        if not any(True for _ in mod.children()):
-            out.append([name, type(mod).__name__])
-    return out
-
-
-@helper
 def forward(model: Any, x: Any, train: bool = False, seed: int | None = None) -> Any:
     """model(x) in eval (or train) mode without autograd; the mode is restored afterwards."""
     import torch
@@ -333,58 +321,6 @@ def call_autograd_info(fn: Any, *args: Any, **kwargs: Any) -> dict:
     grad_fn = value.grad_fn
     return {"value": value, "requires_grad": bool(value.requires_grad),
             "grad_fn": None if grad_fn is None else type(grad_fn).__name__}
-
-
-# Hyper-parameters module_config reports when a module has them (conv, pool, norm, linear, dropout layers).
-CONFIG_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-               "padding_mode", "ceil_mode", "output_size", "num_features", "in_features", "out_features", "p")
-
-
-def _config_value(value: Any) -> Any:
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, (tuple, list)) and all(type(v) in (int, float) for v in value):
-        return tuple(value)
-    return str(value)[:200]
-
-
-@helper
-def module_config(module: Any) -> dict:
-    """A module's class, the class names of its ancestry and its hyper-parameters (bias: whether it has one)."""
-    module = _module(module)
-    config = {k: _config_value(getattr(module, k)) for k in CONFIG_KEYS if hasattr(module, k)}
-    if hasattr(module, "bias"):
-        config["bias"] = module.bias is not None
-    return {"type": type(module).__name__, "mro": [c.__name__ for c in type(module).__mro__][:30], "config": config}
-
-
-@helper
-def layer_trace(model: Any, x: Any) -> dict:
-    """Every leaf module that runs on ``x``, in the order it runs, with its config and its input and output
-    shapes; plus the model's output. Eval mode without autograd; the mode is restored afterwards."""
-    import torch
-
-    model = _module(model)
-    calls: list = []
-
-    def note(mod: Any, inputs: tuple, output: Any) -> None:
-        first = inputs[0] if inputs else None
-        calls.append({**module_config(mod),
-                      "in_shape": tuple(first.shape) if isinstance(first, torch.Tensor) else None,
-                      "out_shape": tuple(output.shape) if isinstance(output, torch.Tensor) else None})
-
-    hooks = [m.register_forward_hook(note) for m in torch.nn.Module.modules(model)
-             if not any(True for _ in m.children())]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return {"layers": calls, "output": out}
 
 
 @helper
