@@ -3,16 +3,23 @@
 Graders see a ``Submission``: ``sub.conv_output_size(28, 5)`` runs the student's function in
 the worker and returns plain data; ``sub.value("ANSWERS")`` reads a module constant; objects
 that cannot cross (a model, a figure) come back as ``Handle``s.
+
+A worker is either a sandbox of its own or, during grading, a fresh fork of its student's ``Zygote``: one
+sandbox per student that imports torch once (``worker/zygote.py``), each exercise then a child with its own
+interpreter, cgroup, private folder, output file and channel, killed and restarted alone.
 """
 from __future__ import annotations
 
 import codecs
 import itertools
+import json
 import os
 import secrets
 import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -21,11 +28,13 @@ from typing import Any, Callable
 
 from cnngrade import cgroups, reaping, sandbox
 from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed, WorkerTimeout
-from cnngrade.sandbox import ISOLATIONS, Limits, worker_command
+from cnngrade.sandbox import ISOLATIONS, Limits, worker_command, zygote_command
 from cnngrade.worker import codec
 
 IMPORT_TIMEOUT = 30.0
 EXTRA_PIDS = 8   # bubblewrap's own processes, which share the worker's cgroup
+ZYGOTE_TIMEOUT = 120.0   # for a student's zygote to import torch: the machine's time, never the student's
+ZYGOTE_PIDS = 32         # bubblewrap, the zygote's threads, a child between its fork and its move to its own group
 
 
 OVERLOADED = "the machine was overloaded"
@@ -67,16 +76,24 @@ class Handle:
 
 
 class Worker:
-    """One sandboxed process serving one student module; restarted after a crash or a timeout."""
+    """One sandboxed process serving one student module; restarted after a crash or a timeout.
+
+    ``zygote``: fork the process from the student's zygote (shared by their exercises) instead of starting a
+    sandbox for it alone.
+    """
 
     def __init__(self, student_dir: Path, module: str, *, isolation: str = ISOLATIONS[0], limits: Limits = Limits(),
-                 call_timeout: float = 30.0, budget: float = 600.0, max_restarts: int = 3, gpu: bool = False):
+                 call_timeout: float = 30.0, budget: float = 600.0, max_restarts: int = 3, gpu: bool = False,
+                 zygote: Zygote | None = None):
         self.student_dir, self.module = Path(student_dir), module
         self.isolation, self.limits, self.gpu = isolation, limits, gpu
-        self.uid = sandbox.sandbox_uid(next(_SLOTS))   # None unless we are root
+        # With a zygote, the worker is a fresh fork of the student's sandbox (its uid); else a sandbox of its own.
+        self.zygote = zygote
+        self.uid = zygote.uid if zygote is not None else sandbox.sandbox_uid(next(_SLOTS))   # None unless root
         self.call_timeout, self.max_restarts = call_timeout, max_restarts
         self.deadline = time.monotonic() + budget
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ZygoteChild | None = None
+        self._inside: str | None = None   # with a zygote: where its sandbox sees this exercise's staged copy
         self.generation = 0
         self.restarts = -1
         self.dead: SubmissionFault | None = None   # set after a crash or timeout until the next test begins
@@ -101,39 +118,11 @@ class Worker:
             raise WorkerCrashed(f"the worker was restarted {self.max_restarts} times already; giving up")
         if self._workdir is None:
             self._prepare()
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        assert self._workdir is not None
-        home = os.path.join(self._workdir, "home")
-        try:
-            group = self._cgroup()
-        except cgroups.CgroupError:
-            for fd in (req_r, req_w, resp_r, resp_w):
-                os.close(fd)
-            raise
-        filter_fd = sandbox.seccomp_pipe() if self.isolation == "bwrap" else None
-        cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
-                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
-                             seccomp_fd=filter_fd, cgroup_procs=tuple(group.procs_files()) if group else ())
-        reaping.become_subreaper()
-        # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
-        # RLIMIT_FSIZE, never choose where it lives; a fresh one per start, so a restart's output is its own.
-        self._output_carried += self._read_output()   # the previous process's output outlives its file
-        self._output_read, self._output_decoder = 0, codecs.getincrementaldecoder("utf-8")("replace")
-        self._output_path = os.path.join(self._workdir, "output")
-        try:
-            with open(self._output_path, "wb") as out:
-                self.proc = subprocess.Popen(
-                    cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    pass_fds=tuple(fd for fd in (req_r, resp_w, filter_fd) if fd is not None),
-                    start_new_session=True, preexec_fn=cmd.preexec)
-        finally:
-            for fd in (req_r, resp_w, filter_fd):
-                if fd is not None:
-                    os.close(fd)
-        _LIVE.add(self.proc.pid)
-        self._oom_kills = group.oom_kills() if group else 0
-        self._req_w, self._resp_r = req_w, resp_r
+        if self.zygote is not None:
+            self._start_child()
+        else:
+            self._start_sandbox()
+        self._oom_kills = self._group.oom_kills() if self._group else 0
         self.generation += 1
         self.memo = {}
         try:
@@ -150,6 +139,64 @@ class Worker:
         if self.fatal is not None:
             self._kill()
             raise self.fatal
+
+    def _new_output(self) -> None:
+        """A fresh capture file per start, so a restart's output is its own; the previous one's is kept."""
+        self._output_carried += self._read_output()   # the previous process's output outlives its file
+        self._output_read, self._output_decoder = 0, codecs.getincrementaldecoder("utf-8")("replace")
+        assert self._workdir is not None
+        self._output_path = os.path.join(self._workdir, "output")
+
+    def _start_child(self) -> None:
+        """Fork this exercise's worker from the student's zygote, in this worker's own cgroup."""
+        assert self.zygote is not None and self._inside is not None
+        group = self._cgroup()
+        self._new_output()
+        assert self._output_path is not None
+        fresh, started, t0 = self.zygote.fresh, self.zygote.starts, time.monotonic()
+        with open(self._output_path, "wb") as out:
+            try:
+                child = self.zygote.spawn(self.module, self._inside, out.fileno(), group)
+            except MachineOverloaded as exc:
+                self.fatal = exc
+                raise
+        if fresh or self.zygote.starts != started:   # the zygote's import of torch is not the student's time
+            self.deadline += time.monotonic() - t0
+        self.proc = child
+        self._req_w = self._resp_r = child.channel
+
+    def _start_sandbox(self) -> None:
+        """Start this exercise's worker in a sandbox of its own."""
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        assert self._workdir is not None
+        home = os.path.join(self._workdir, "home")
+        try:
+            group = self._cgroup()
+        except cgroups.CgroupError:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                os.close(fd)
+            raise
+        filter_fd = sandbox.seccomp_pipe() if self.isolation == "bwrap" else None
+        cmd = worker_command(Path(self._workdir, "submission"), self.module, req_r, resp_w, home,
+                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
+                             seccomp_fd=filter_fd, cgroup_procs=tuple(group.procs_files()) if group else ())
+        reaping.become_subreaper()
+        # The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
+        # RLIMIT_FSIZE, never choose where it lives.
+        self._new_output()
+        try:
+            with open(self._output_path, "wb") as out:
+                self.proc = subprocess.Popen(
+                    cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    pass_fds=tuple(fd for fd in (req_r, resp_w, filter_fd) if fd is not None),
+                    start_new_session=True, preexec_fn=cmd.preexec)
+        finally:
+            for fd in (req_r, resp_w, filter_fd):
+                if fd is not None:
+                    os.close(fd)
+        _LIVE.add(self.proc.pid)
+        self._req_w, self._resp_r = req_w, resp_r
 
     def _cgroup(self) -> cgroups.Group | None:
         """The worker's cgroup, made at its first start and kept (emptied) across restarts; None without cgroups.
@@ -168,6 +215,12 @@ class Worker:
         """The worker's folder: a private copy of the submission, a home (rlimits mode), the output file."""
         self._workdir = tempfile.mkdtemp(prefix="cnngrade-worker-")
         os.chmod(self._workdir, 0o711)   # others (classmates' sandbox uids) may not list it
+        if self.zygote is not None:   # the staged copy lives in the student's sandbox; here only the output file
+            self._inside, problem = self.zygote.stage(self.student_dir)
+            if problem:
+                self.fatal = WorkerCrashed(problem)
+                raise self.fatal
+            return
         home = os.path.join(self._workdir, "home")
         os.mkdir(home, 0o700)
         if self.uid is not None:
@@ -196,6 +249,12 @@ class Worker:
         proc = self.proc
         self.proc = None
         if proc is None:
+            return
+        if isinstance(proc, ZygoteChild):
+            proc.kill()
+            if self._group is not None:   # whatever it started, however detached
+                self._group.kill()
+            proc.close()   # its channel too: no sweep by uid here, the uid is the whole student's
             return
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -331,7 +390,10 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise WorkerTimeout(f"no answer within {self._limit_text(deadline)}")
-            return os.read(fd, n)
+            try:
+                return os.read(fd, n)
+            except ConnectionResetError:   # a zygote child's socket, closed by its death with our request unread
+                return b""
 
         try:
             return codec.read_frame(self._resp_r, read)
@@ -349,7 +411,7 @@ class Worker:
             code = proc.wait(timeout=5) if proc is not None else None
         except subprocess.TimeoutExpired:  # it closed its end of the pipe but lives on: killed by the caller
             code = None
-        if code is not None and code > 128 and self.isolation == "bwrap":
+        if code is not None and code > 128 and self.isolation == "bwrap" and self.zygote is None:
             code = 128 - code   # bubblewrap reports a child killed by signal N as exit status 128 + N
         why = f"exit status {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
         if self._group is not None and self._group.oom_kills() > self._oom_kills:
@@ -364,6 +426,215 @@ class Worker:
 
 _SLOTS = itertools.count()
 _LIVE: set[int] = set()   # pids of running workers of this process, which sweep() must not reap
+_UCRED = struct.Struct("iII")   # struct ucred: pid, uid, gid
+
+
+class ZygoteChild:
+    """One exercise's worker, forked by the student's zygote: killed through a pidfd, its exit status read back."""
+
+    def __init__(self, pid: int, pidfd: int, chan: socket.socket, status: int):
+        self.pid, self._pidfd, self._chan, self._status = pid, pidfd, chan, status
+        self.channel = chan.fileno()   # requests and replies both travel on this socket
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except (ProcessLookupError, OSError):
+            pass
+        select.select([self._pidfd], [], [], 5.0)   # readable once it has ended
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status as the zygote saw it (negative: a signal), None if the zygote is gone too.
+
+        Told by the zygote, so no more trusted than the student's code: it only words the student's message.
+        """
+        if not select.select([self._status], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("zygote child", timeout)
+        text = os.read(self._status, 32).decode("ascii", "replace").strip()
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def close(self) -> None:
+        self._chan.close()
+        for fd in (self._pidfd, self._status):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._pidfd = self._status = -1
+
+
+class Zygote:
+    """One student's sandbox: a process that imported torch once and forks a fresh worker per exercise.
+
+    Every worker of the student runs in it (its namespaces, uid, seccomp filter and rlimits), each as a child
+    of its own with its own interpreter state, cgroup, private folder, output file and channel. The zygote
+    itself never runs student code (worker/zygote.py); if it dies, the next exercise to start starts another.
+    """
+
+    def __init__(self, *, isolation: str = ISOLATIONS[0], limits: Limits | None = None, gpu: bool = False,
+                 start_timeout: float = ZYGOTE_TIMEOUT):
+        self.isolation, self.limits, self.gpu = isolation, limits or Limits(), gpu
+        self.start_timeout = start_timeout
+        self.uid = sandbox.sandbox_uid(next(_SLOTS))   # None unless we are root
+        self.starts = 0          # how many times it was started: the student's imports of torch
+        self.proc: subprocess.Popen | None = None
+        self._ctrl: socket.socket | None = None
+        self._root: str | None = None
+        self._group: cgroups.Group | None = None
+        self._copies = itertools.count()
+        self._children = itertools.count()
+        self.fresh = False       # started and not yet asked for a child: its import of torch may be under way
+
+    @staticmethod
+    def supported() -> bool:
+        """Whether this system can run zygotes: a child is killed through a pidfd (Linux 5.3, Python 3.9)."""
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+        except (AttributeError, OSError):
+            return False
+        return True
+
+    def _prepare(self) -> str:
+        if self._root is None:
+            self._root = tempfile.mkdtemp(prefix="cnngrade-student-")
+            os.chmod(self._root, 0o711)   # others (classmates' sandbox uids) may not list it
+            for name, mode in (("submission", 0o750), ("home", 0o700)):
+                os.mkdir(os.path.join(self._root, name), mode)
+            if self.uid is not None:
+                os.chown(os.path.join(self._root, "home"), self.uid, self.uid)
+                sandbox._restrict(Path(self._root, "submission"), self.uid, 0o750)
+        return self._root
+
+    def stage(self, student_dir: Path) -> tuple[str, str]:
+        """A private copy of one exercise's folder: (the path the sandbox sees it at, '' or why it is unusable)."""
+        root = self._prepare()
+        name = f"e{next(self._copies)}"
+        problem = sandbox.stage_submission(Path(student_dir), Path(root, "submission", name), self.uid)
+        inside = sandbox.SUBMISSION_MOUNT if self.isolation == "bwrap" else os.path.join(root, "submission")
+        return f"{inside}/{name}", problem
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _start(self) -> None:
+        self._stop()
+        root = self._prepare()
+        if self._group is None and cgroups.active()[0] is not None:
+            self._group = cgroups.active()[0].create(cgroups.group_name("z"), cores=self.limits.threads,
+                                                     memory=self.limits.ram_bytes, pids=ZYGOTE_PIDS)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        filter_fd = sandbox.seccomp_pipe() if self.isolation == "bwrap" else None
+        cmd = zygote_command(Path(root, "submission"), theirs.fileno(), os.path.join(root, "home"),
+                             isolation=self.isolation, limits=self.limits, uid=self.uid, gpu=self.gpu,
+                             seccomp_fd=filter_fd, cgroup_procs=tuple(self._group.procs_files()) if self._group else ())
+        reaping.become_subreaper()
+        try:
+            with open(os.path.join(root, "zygote-output"), "wb") as out:   # torch's warnings: not the student's
+                self.proc = subprocess.Popen(
+                    cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    pass_fds=tuple(fd for fd in (theirs.fileno(), filter_fd) if fd is not None),
+                    start_new_session=True, preexec_fn=cmd.preexec)
+        finally:
+            theirs.close()
+            if filter_fd is not None:
+                os.close(filter_fd)
+        _LIVE.add(self.proc.pid)
+        self._ctrl, self.fresh = ours, True
+        self.starts += 1
+
+    def start(self) -> None:
+        """Start the zygote now, if it is not running, without waiting for its import of torch (the grading
+        plugin does this first, so the import overlaps with the collection of the graders)."""
+        if not self.alive():
+            self._start()
+
+    def spawn(self, module: str, inside: str, output_fd: int, group: cgroups.Group | None) -> ZygoteChild:
+        """A fresh worker for ``module`` (staged at ``inside``), its output to ``output_fd``, in ``group``."""
+        self.start()
+        assert self._ctrl is not None
+        work = (sandbox.SANDBOX_TMP if self.isolation == "bwrap" else os.path.join(self._root or "", "home"))
+        request = json.dumps({"module": module, "dir": inside, "work": f"{work}/w{next(self._children)}"}).encode()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Set before the child writes: the kernel then attaches its pid, as this process sees it, to what it sends.
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        status_r, status_w = os.pipe()
+        try:
+            socket.send_fds(self._ctrl, [request], [theirs.fileno(), output_fd, status_w])
+        except OSError:
+            self.fresh = False
+            ours.close()
+            os.close(status_r)
+            raise WorkerCrashed("the student's sandbox ended before the worker could start") from None
+        finally:
+            theirs.close()
+            os.close(status_w)
+        timeout = self.start_timeout if self.fresh else max(IMPORT_TIMEOUT, 10.0)
+        try:
+            pid = self._ready(ours, timeout)
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            ours.close()
+            os.close(status_r)
+            raise
+        child = ZygoteChild(pid, pidfd, ours, status_r)
+        try:
+            if group is not None:   # before it runs a line of student code: it waits for the go-ahead
+                group.join(pid)
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+            ours.sendall(b"G")
+        except BaseException:
+            child.kill()
+            child.close()
+            raise
+        return child
+
+    def _ready(self, chan: socket.socket, timeout: float) -> int:
+        """The pid of the child that said it is ready on ``chan``, from the kernel's credentials."""
+        fresh, self.fresh = self.fresh, False
+        if not select.select([chan], [], [], timeout)[0]:
+            if fresh:   # no student code has run yet: a machine too busy to import torch in time
+                self._stop()
+                raise MachineOverloaded(f"{OVERLOADED}: the student's sandbox did not import torch within "
+                                        f"{timeout:g} s. This is not the student's fault; grade again on a less "
+                                        "busy machine (cnngrade grade --resume regrades it) or with fewer --jobs")
+            raise WorkerCrashed(f"the student's sandbox did not start a worker within {timeout:g} s")
+        try:
+            data, ancillary, _flags, _addr = chan.recvmsg(1, socket.CMSG_SPACE(_UCRED.size))
+        except OSError:
+            data, ancillary = b"", []
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
+                pid, uid, _gid = _UCRED.unpack(payload[:_UCRED.size])
+                if data == b"R" and pid > 0 and uid == (self.uid if self.uid is not None else os.getuid()):
+                    return pid
+        raise WorkerCrashed("the student's sandbox ended before the worker could start")
+
+    def _stop(self) -> None:
+        if self._ctrl is not None:
+            self._ctrl.close()
+            self._ctrl = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if self._group is not None:
+                self._group.kill()
+            proc.wait()
+            _LIVE.discard(proc.pid)
+
+    def close(self) -> None:
+        """End the sandbox and everything in it (close the workers first: their groups are theirs to remove)."""
+        self._stop()
+        if self._group is not None:
+            self._group.kill()
+            self._group.remove()
+            self._group = None
+        reaping.sweep(self.uid, keep=_LIVE)   # every worker of the student is closed: the uid is all theirs
+        if self._root:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
 
 class Submission:

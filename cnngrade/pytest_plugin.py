@@ -12,6 +12,7 @@ during public tests (hidden tests' inputs must not reach them); report.json keep
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import re
@@ -22,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from cnngrade import profiles
-from cnngrade.client import Handle, Submission, Worker
+from cnngrade import cgroups, profiles
+from cnngrade.client import Handle, Submission, Worker, Zygote
 from cnngrade.config import ExerciseConfig
 from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError
 from cnngrade.sandbox import Limits
@@ -104,6 +105,7 @@ class GradingPlugin:
         self.isolation, self.limits = isolation, limits
         self.profile_info = profile or {"name": "cpu", "device": "cpu"}
         self.workers: dict[str, Worker] = {}
+        self.zygote: Zygote | None = None                     # the student's sandbox, shared by their exercises
         self.outcomes: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in configs}
         self.collected: dict[str, list[str]] = {e: [] for e in configs}
         self.manual: dict[str, dict[str, Any]] = {}
@@ -122,8 +124,18 @@ class GradingPlugin:
             self.workers[exercise] = Worker(self.module_dirs[exercise], exercise, isolation=self.isolation, limits=self.limits,
                                             call_timeout=cfg.call_timeout,
                                             budget=profiles.exercise_time_limit(cfg, self.profile_info),
-                                            gpu=profiles.uses_gpu(self.profile_info))
+                                            gpu=profiles.uses_gpu(self.profile_info), zygote=self._zygote())
         return self.workers[exercise]
+
+    def _zygote(self) -> Zygote | None:
+        """One sandbox per student that imports torch once and forks each exercise's worker (client.Zygote).
+
+        Only with cgroups: they are what kills everything a timed-out exercise started without touching the
+        student's other exercises. Without them (or without pidfds) each exercise gets a sandbox of its own.
+        """
+        if self.zygote is None and cgroups.active()[0] is not None and Zygote.supported():
+            self.zygote = Zygote(isolation=self.isolation, limits=self.limits, gpu=profiles.uses_gpu(self.profile_info))
+        return self.zygote
 
     # -- fixtures -------------------------------------------------------------------------------
     @pytest.fixture
@@ -182,11 +194,19 @@ class GradingPlugin:
         return store
 
     # -- hooks --------------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # The student's zygote imports torch while the graders are collected, not after. A failure here is
+        # met again, and reported per test, when the first worker needs the zygote.
+        zygote = self._zygote() if self.configs else None
+        if zygote is not None:
+            with contextlib.suppress(OSError):   # CgroupError included
+                zygote.start()
+
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         # Only tests the exercise's settings declare run: a public-only run (`cnngrade check`) declares
         # no hidden test, so hidden tests in the same file are left out here.
-        declared = {e: {t.name for t in cfg.tests} for e, cfg in self.configs.items()}
-        keep = [i for i in items if i.name in declared.get(self.exercise_of(i.path), ())]
+        declared = {e: cfg.tests for e, cfg in self.configs.items()}
+        keep = [i for i in items if any(t.covers(i.name) for t in declared.get(self.exercise_of(i.path), ()))]
         if len(keep) < len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
@@ -233,6 +253,8 @@ class GradingPlugin:
         for exercise, worker in self.workers.items():
             self._take_output(exercise)
             worker.close()
+        if self.zygote is not None:
+            self.zygote.close()
         for exercise in self.configs:
             for name, text in self.printed[exercise].items():
                 if name in self.outcomes[exercise]:
@@ -277,7 +299,8 @@ class GradingPlugin:
 
     def _student_output(self, exercise: str) -> str:
         """What the student is shown as printed: while loading and during public tests, each slice labelled."""
-        public = {t.name for t in self.configs[exercise].tests if t.visibility == "public"}
+        public = {n for n in [*self.collected.get(exercise, []), *self.printed[exercise]]
+                  if any(t.covers(n) for t in self.configs[exercise].tests if t.visibility == "public")}
         printed = self.printed[exercise]
         parts = [f"[while your module was loaded]\n{printed[LOAD]}"] if printed.get(LOAD, "").strip() else []
         parts += [f"[during {name}]\n{printed[name]}" for name in self.collected.get(exercise, [])

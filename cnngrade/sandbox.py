@@ -16,6 +16,7 @@ import cnngrade
 from cnngrade import cgroups, seccomp
 from cnngrade.errors import IsolationUnavailable
 from cnngrade.worker.server import BOOTSTRAP
+from cnngrade.worker.zygote import ZYGOTE_BOOTSTRAP
 
 try:
     import resource
@@ -37,6 +38,7 @@ SANDBOX_TMP = "/tmp"                # a private, size-capped tmpfs, also the wor
 # Unprivileged uids used when cnngrade runs as root: one per worker, so that RLIMIT_NPROC counts one student's
 # processes only, and so that every process a student started can be found (and killed) by its uid.
 UID_BASE = 1_000_000
+ZYGOTE_WORKERS = 8    # a student's zygote and its exercises' workers share one uid, so its process limit is theirs
 
 RLIMITS_WARNING = ("WEAK ISOLATION: graded with --isolation rlimits (resource limits and an unprivileged uid, "
                    "no bubblewrap): student code could read files this machine's users may read and reach the "
@@ -242,6 +244,29 @@ def worker_command(submission_dir: Path, module: str, req_fd: int, resp_fd: int,
                              tuple(cgroup_procs))
     argv = [*(drop_privileges(uid) if uid is not None else []),
             python, *PYTHON_FLAGS, "-c", BOOTSTRAP, PACKAGE_PARENT, *tail, str(submission_dir), module]
+    return WorkerCommand(argv, _gpu_env(worker_env(workdir, limits), gpu), workdir, limits, isolation, uid, gpu,
+                         cgroup_procs=tuple(cgroup_procs))
+
+
+def zygote_command(submission_root: Path, ctrl_fd: int, workdir: str, *, isolation: str = ISOLATIONS[0],
+                   limits: Limits = Limits(), uid: int | None = None, gpu: bool = False,
+                   seccomp_fd: int | None = None, cgroup_procs: tuple[str, ...] = ()) -> WorkerCommand:
+    """The command that starts a student's zygote (``worker/zygote.py``) in the sandbox ``worker_command`` builds.
+
+    ``submission_root`` holds one staged copy per exercise (bound at /submission under bubblewrap); ``ctrl_fd``
+    is the zygote's end of its control socket. The process limit is the student's: one per exercise's worker.
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"unknown isolation {isolation!r}")
+    limits = dataclasses.replace(limits, processes=limits.processes * ZYGOTE_WORKERS)
+    tail = [ZYGOTE_BOOTSTRAP, RUNTIME_ROOT if isolation == "bwrap" else PACKAGE_PARENT, str(ctrl_fd)]
+    if isolation == "bwrap":
+        env = _gpu_env(worker_env(SANDBOX_TMP, limits), gpu)
+        argv = [*bwrap_prefix(str(submission_root), limits, env, uid=uid, gpu=gpu, seccomp_fd=seccomp_fd),
+                sys.executable, *PYTHON_FLAGS, "-c", *tail]
+        return WorkerCommand(argv, {"PATH": "/usr/bin:/bin"}, workdir, limits, isolation, uid, gpu, seccomp_fd,
+                             tuple(cgroup_procs))
+    argv = [*(drop_privileges(uid) if uid is not None else []), sys.executable, *PYTHON_FLAGS, "-c", *tail]
     return WorkerCommand(argv, _gpu_env(worker_env(workdir, limits), gpu), workdir, limits, isolation, uid, gpu,
                          cgroup_procs=tuple(cgroup_procs))
 

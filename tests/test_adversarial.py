@@ -210,3 +210,47 @@ def test_worker_sees_none_of_the_graders_environment(tmp_path, monkeypatch):
         worker.close()
     assert "OMP_NUM_THREADS" in seen    # it did read its environment ...
     assert secret not in seen and "CNNGRADE_ADV_SECRET" not in seen   # ... which holds nothing of ours
+
+
+SABOTEUR = '''
+"""Breaks torch for its whole interpreter at import, then kills its worker at every call."""
+import ctypes
+import os
+
+import torch
+import torch.nn.functional as F
+
+torch.Tensor.__add__ = lambda self, other: torch.zeros(1)
+F.conv2d = F.max_pool2d = F.avg_pool2d = lambda *args, **kwargs: torch.zeros(1)
+torch.nn.Conv2d.forward = lambda self, x: torch.zeros(1)
+torch.manual_seed = lambda seed: None
+
+
+def conv_output_size(size, kernel_size, padding=0, stride=1):
+    if size % 2:
+        ctypes.string_at(0)   # a segfault
+    os._exit(1)
+
+
+ANSWERS = {"a": 24, "b": 64, "c": 63, "d": 112}
+'''
+
+
+@pytest.mark.slow
+def test_a_crashing_saboteur_in_ex1_costs_nothing_in_ex2_and_ex3(tmp_path):
+    """One student, three exercises, one grading (one zygote): ex1 monkeypatches torch and crashes its worker,
+    ex2 and ex3 (the reference solutions) still earn every automatic point."""
+    student = tmp_path / "class" / "saboteur"
+    student.mkdir(parents=True)
+    (student / f"{EXERCISE}.py").write_text(SABOTEUR)
+    for exercise in ("ex2_feature_maps", "ex3_receptive_fields"):
+        shutil.copy(PROJECT_ROOT / "solutions" / f"{exercise}.py", student / f"{exercise}.py")
+    exercises = [EXERCISE, "ex2_feature_maps", "ex3_receptive_fields"]
+    report = grade_class(tmp_path / "class", tmp_path / "out", exercises, jobs=1)[0]
+    ex1 = report.exercises[EXERCISE]
+    assert ex1.score < ex1.max_score and any("worker" in t.output for t in ex1.tests)
+    for exercise in exercises[1:]:
+        tests = report.exercises[exercise].tests
+        assert tests and all(t.status in ("passed", "manual") for t in tests), \
+            [(t.name, t.status, t.output[:200]) for t in tests]
+        assert sum(t.score for t in tests if t.status == "passed") > 0

@@ -74,6 +74,60 @@ def test_bwrap_worker_sees_only_its_own_world(probe_dir):
     assert not (PROJECT_ROOT / "evil").exists()
 
 
+@pytest.mark.slow
+def test_a_worker_forked_by_the_students_zygote_keeps_every_guarantee(probe_dir):
+    """The same world through the zygote: namespaces, uid, no capabilities, seccomp, read-only system, a private
+    folder of its own; and the zygote (same uid, never running student code) cannot be read or traced."""
+    from cnngrade.client import Zygote
+
+    (probe_dir / "probe_mod.py").write_text((probe_dir / "probe_mod.py").read_text() + ZYGOTE_PROBE)
+    zygote = Zygote()
+    workers = [Worker(probe_dir, "probe_mod", call_timeout=30, zygote=zygote) for _ in range(2)]
+    try:
+        first, second = (Submission(w) for w in workers)
+        seen, other = first.look(), second.look()
+        writes = {p: first.write(p) for p in ("/submission/e0/probe_mod.py", "/usr/evil", str(PROJECT_ROOT / "evil"))}
+        parent = first.parent()
+    finally:
+        for w in workers:
+            w.close()
+        zygote.close()
+    assert seen["checkout"] is False and seen["cwd"].startswith("/tmp/w") and seen["cwd"] != other["cwd"]
+    assert "work" not in seen["root"] and "etc" not in seen["root"] and "home" not in seen["root"]
+    # torch's import (in the zygote) names its compile cache, in the sandbox's /tmp
+    assert set(seen["env"]) - {"PWD", "TORCHINDUCTOR_CACHE_DIR"} == set(sandbox.worker_env("/tmp", sandbox.Limits()))
+    if os.getuid() == 0:
+        assert seen["uid"] >= sandbox.UID_BASE
+    assert seen["status"]["CapEff"].strip("0\t ") == "" and seen["status"]["CapBnd"].strip("0\t ") == ""
+    assert seen["status"]["NoNewPrivs"].strip() == "1" and seen["status"]["Seccomp"].strip() == "2"
+    assert set(writes.values()) <= {"OSError", "PermissionError", "FileNotFoundError"}
+    assert not (PROJECT_ROOT / "evil").exists()
+    assert parent == {"mem": "PermissionError", "trace": "PermissionError"}
+
+
+ZYGOTE_PROBE = '''
+
+def parent():
+    """Try to read the zygote's memory and to attach to it as a tracer."""
+    import ctypes
+
+    found = {}
+    try:
+        with open(f"/proc/{os.getppid()}/mem", "rb") as fh:
+            fh.read(1)
+        found["mem"] = "read"
+    except OSError as exc:
+        found["mem"] = type(exc).__name__
+    libc = ctypes.CDLL(None, use_errno=True)
+    PTRACE_ATTACH = 16
+    if libc.ptrace(PTRACE_ATTACH, os.getppid(), 0, 0) == 0:
+        found["trace"] = "attached"
+    else:
+        found["trace"] = "PermissionError" if ctypes.get_errno() == 1 else f"errno {ctypes.get_errno()}"
+    return found
+'''
+
+
 def test_gpu_nodes_only_with_the_gpu_flag(tmp_path):
     plain = sandbox.worker_command(tmp_path, "m", 3, 4, str(tmp_path))
     gpu = sandbox.worker_command(tmp_path, "m", 3, 4, str(tmp_path), gpu=True)

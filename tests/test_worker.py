@@ -32,6 +32,7 @@ def worker(tmp_path, request):
         w.close()
 
 
+@pytest.mark.slow
 def test_calls_constants_and_handles(worker):
     sub = worker("""
         import torch
@@ -79,6 +80,7 @@ def test_import_failure_is_remembered(worker):
             sub.anything()
 
 
+@pytest.mark.slow
 def test_call_timeout_kills_and_the_next_test_gets_a_fresh_worker(worker):
     sub = worker("""
         import time
@@ -178,3 +180,164 @@ def test_reports_get_ordinary_file_modes(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+
+
+# -- one zygote per student: torch imported once, a fresh fork per exercise -----------------------------------------
+PROBE = """
+    import os
+    import sys
+    PRELOADED = "torch" in sys.modules    # imported by the zygote, before this module
+    import torch
+    CUDA_BEFORE = torch.cuda.is_initialized()   # the zygote must never start CUDA: a fork would inherit it broken
+
+    def where():
+        print(f"printed by {__name__}")
+        return {"pid": os.getpid(), "parent": os.getppid(), "cwd": os.getcwd(), "preloaded": PRELOADED,
+                "cuda": CUDA_BEFORE}
+
+    def conv(seed):
+        torch.manual_seed(seed)
+        layer = torch.nn.Conv2d(1, 2, 3)
+        x = torch.ones(1, 1, 5, 5)
+        return layer.weight.detach(), layer.bias.detach(), layer(x).detach()
+"""
+
+# Monkeypatches torch for its whole interpreter at import, then dies in several ways when asked.
+SABOTEUR = """
+    import os
+    import torch
+    import torch.nn.functional as F
+
+    torch.Tensor.__add__ = lambda self, other: torch.zeros(1)
+    F.conv2d = lambda *args, **kwargs: torch.full((1,), 7.0)
+    torch.nn.Conv2d.forward = lambda self, x: torch.full((1,), 7.0)
+    torch.manual_seed = lambda seed: None
+
+    def patched():
+        return (torch.ones(2) + torch.ones(2)).tolist()
+
+    def exit_now():
+        os._exit(3)
+
+    def segfault():
+        import ctypes
+        ctypes.string_at(0)
+
+    def hang():
+        import time
+        time.sleep(60)
+"""
+
+
+@pytest.fixture
+def student(tmp_path):
+    """Workers of one student that share a zygote: make(name, source, **kwargs) -> Submission."""
+    from cnngrade.client import Zygote
+
+    zygote = Zygote()
+    made: list[Worker] = []
+
+    def make(name: str, source: str, **kwargs) -> Submission:
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        made.append(Worker(tmp_path, name, zygote=zygote, **kwargs))
+        return Submission(made[-1])
+
+    make.zygote = zygote
+    yield make
+    for w in made:
+        w.close()
+    zygote.close()
+
+
+def _reference_conv(weight, bias):
+    x = torch.ones(1, 1, 5, 5)
+    return torch.nn.functional.conv2d(x, weight, bias)
+
+
+@pytest.mark.slow
+def test_a_students_exercises_share_one_import_of_torch_and_no_interpreter(student):
+    subs = [student(f"ex_probe{i}", PROBE) for i in range(3)]
+    seen = [s.where() for s in subs]
+    assert all(s["preloaded"] and not s["cuda"] for s in seen)   # torch came from the zygote, CUDA untouched
+    assert len({s["parent"] for s in seen}) == 1             # one zygote forked them all
+    assert len({s["pid"] for s in seen}) == 3                # each exercise a process of its own
+    assert len({s["cwd"] for s in seen}) == 3                # and a private working folder
+    assert [s.output().strip() for s in subs] == [f"printed by ex_probe{i}" for i in range(3)]   # and output
+    assert student.zygote.starts == 1
+
+
+@pytest.mark.slow
+def test_a_crashing_monkeypatching_exercise_leaves_the_others_correct(student):
+    good = student("ex_good", PROBE)
+    bad = student("ex_bad", SABOTEUR)
+    before = good.conv(3)
+    assert bad.patched() == [0.0]                            # the sabotage holds in its own interpreter
+    for fatal, expected in (("exit_now", "exit status 3"), ("segfault", "signal 11")):
+        with pytest.raises(WorkerCrashed, match=expected):
+            getattr(bad, fatal)()
+        bad._worker.begin_test()
+        weight, bias, out = good.conv(3)                     # the same process, untouched by the sabotage
+        assert torch.equal(out, _reference_conv(weight, bias)) and torch.equal(out, before[2])
+        assert bad.patched() == [0.0]                        # restarted alone, from a clean fork
+    assert good._worker.generation == 1 and good._worker.restarts == 0
+    assert bad._worker.generation == 3
+    assert student.zygote.starts == 1
+
+
+@pytest.mark.slow
+def test_a_timed_out_exercise_is_restarted_alone(student):
+    good = student("ex_good", PROBE)
+    slow = student("ex_slow", SABOTEUR, call_timeout=1.0)
+    handle_pid = good.where()["pid"]
+    first = slow._worker.proc.pid if slow.patched() else None
+    t0 = time.monotonic()
+    with pytest.raises(WorkerTimeout):
+        slow.hang()
+    assert time.monotonic() - t0 < 10
+    slow._worker.begin_test()
+    assert slow.patched() == [0.0] and slow._worker.proc.pid != first
+    assert good.where()["pid"] == handle_pid and good._worker.generation == 1
+    assert student.zygote.starts == 1
+
+
+@pytest.mark.slow
+def test_a_dead_zygote_is_started_again_for_the_next_exercise(student):
+    killer = student("ex_killer", """
+        import os, signal, time
+        def kill_parent():
+            os.kill(os.getppid(), signal.SIGKILL)   # the zygote: the whole student sandbox goes, this one too
+            time.sleep(30)
+    """)
+    with pytest.raises(WorkerCrashed):
+        killer.kill_parent()
+    after = student("ex_after", PROBE)
+    assert after.where()["preloaded"] and student.zygote.starts == 2
+
+
+@pytest.mark.slow
+def test_a_full_student_imports_torch_once(tmp_path):
+    """The grading plugin serves six exercises of one student from one zygote: one import of torch in all."""
+    from cnngrade import cgroups
+    from cnngrade.config import PROJECT_ROOT, load_exercise
+    from cnngrade.pytest_plugin import GradingPlugin
+
+    if cgroups.active()[0] is None:
+        pytest.skip("without cgroups each exercise gets a sandbox of its own")
+    exercises = ["ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
+                 "ex5_alexnet_analysis", "ex7_retina_design"]
+    solutions = PROJECT_ROOT / "solutions"
+    plugin = GradingPlugin({e: solutions for e in exercises}, {e: load_exercise(e) for e in exercises},
+                           isolation="bwrap")
+    try:
+        for exercise in exercises:
+            worker = plugin.worker(exercise)
+            plugin._load(exercise, worker)
+            assert worker.fatal is None and worker.names
+        assert plugin.zygote is not None and plugin.zygote.starts == 1
+        assert len({w.proc.pid for w in plugin.workers.values()}) == len(exercises)
+        assert plugin.constants["ex1_output_size"]["ANSWERS"] == {"a": 24, "b": 64, "c": 63, "d": 112}
+    finally:
+        for worker in plugin.workers.values():
+            worker.close()
+        if plugin.zygote is not None:
+            plugin.zygote.close()
