@@ -501,8 +501,11 @@ class DeviceLock:
 
 
 def acquire_device(devices: list[str], *, folder: str | None = None, timeout: float | None = None,
-                   poll: float = 0.2) -> DeviceLock:
-    """Wait until one of ``devices`` (CUDA ids) is free and hold it; TimeoutError after ``timeout`` seconds."""
+                   poll: float = 0.2, slots: int = 1) -> DeviceLock:
+    """Wait until one of ``devices`` (CUDA ids) has a free slot and hold it; TimeoutError after ``timeout`` seconds.
+
+    ``slots``: how many grading processes may hold one device at once (1, unless a cohort service does the
+    training, so that the processes on the device only run the students' small forward passes)."""
     import fcntl  # here, not at the top: cnngrade check imports this module on Windows too
 
     if not devices:
@@ -510,10 +513,11 @@ def acquire_device(devices: list[str], *, folder: str | None = None, timeout: fl
     folder = folder or lock_dir()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        for device in devices:
+        # Slot 0 of every device first, so that processes spread over the GPUs before they share one.
+        for slot, device in ((slot, device) for slot in range(max(1, slots)) for device in devices):
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
-            fd = os.open(os.path.join(folder, f"cnngrade-gpu-{safe}.lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC,
-                         0o644)
+            name = f"cnngrade-gpu-{safe}.lock" if slot == 0 else f"cnngrade-gpu-{safe}-{slot}.lock"
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -1,11 +1,12 @@
 """The handout's training recipe, run on the trusted side on a trusted network (no student code), and its scoring.
 
 Adam(lr), cross-entropy, batches reshuffled every epoch (the last one smaller), RandomCrop(32,
-padding=4) + horizontal flip when augmenting, Normalize((0.5,)*3, (0.5,)*3). Images stay uint8
-on the device and are augmented there in batches (no DataLoader, no PIL): on a GPU that is about
-ten times faster than the handout's DataLoader (bench/README.md). On the CPU the same seed and
-thread count give bitwise the same weights; on CUDA, cuDNN's algorithm choice and atomic adds can
-differ at rounding level between runs, which the thresholds' margins absorb.
+padding=4) (on the cpu profile's 16x16 images, padding 2) + horizontal flip when augmenting,
+Normalize((0.5,)*3, (0.5,)*3). Images stay uint8 on the device and are augmented there in batches
+(no DataLoader, no PIL): on a GPU that is about ten times faster than the handout's DataLoader
+(bench/README.md). On the CPU the same seed and thread count give bitwise the same weights; on
+CUDA, cuDNN's algorithm choice and atomic adds can differ at rounding level between runs, which
+the thresholds' margins absorb. ``cnngrade.cohort`` trains many networks with this recipe at once.
 """
 from __future__ import annotations
 
@@ -34,15 +35,18 @@ def nchw(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 def crop_flip(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """RandomCrop(32, padding=4) with zero fill and a horizontal flip with p=0.5, per image, batched on its device.
+    """RandomCrop(size, padding=size // 8) with zero fill and a horizontal flip with p=0.5, per image, batched on its
+    device: the handout's RandomCrop(32, padding=4) on 32x32 images, the same shift in proportion on the cpu
+    profile's 16x16 ones.
 
     Padding the uint8 images with 0 before normalizing matches torchvision, which pads the PIL image.
     """
-    n, dev = batch.shape[0], batch.device
-    padded = torch.nn.functional.pad(batch, (4, 4, 4, 4))
-    offsets = torch.randint(0, 9, (2, n), generator=gen, device=dev)
+    n, dev, size = batch.shape[0], batch.device, batch.shape[-1]
+    pad = max(1, size // 8)
+    padded = torch.nn.functional.pad(batch, (pad, pad, pad, pad))
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=gen, device=dev)
     flip = torch.rand(n, generator=gen, device=dev) < 0.5
-    span = torch.arange(32, device=dev)
+    span = torch.arange(size, device=dev)
     rows = offsets[0][:, None] + span
     cols = offsets[1][:, None] + span
     cols = torch.where(flip[:, None], cols.flip(1), cols)

@@ -22,7 +22,7 @@ import torch
 from cnngrade import trainer
 from cnngrade.client import Submission
 from cnngrade.equivalence import assert_equivalent, assert_same_outputs, load_student_weights
-from cnngrade.profiles import SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
+from cnngrade.profiles import SYNTHETIC_SIZE, SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
 
 # The gpu profile scores on this many of CIFAR-10's 10,000 test images, chosen by the run's secret.
 CIFAR_HELD_OUT = 5000
@@ -49,6 +49,8 @@ class RunResult:
     seconds: float          # checking, training and scoring, all on the trusted side
     final_loss: float       # mean training loss of the last epoch
     threads: int
+    losses: tuple[float, ...] = ()   # mean training loss of every epoch (trainer.train's list), drawn in feedback.html
+    cohort: int = 1                  # networks trained together with this one (cohort_service), 1: alone
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,7 +76,7 @@ def training_set(profile_name: str, data_dir: str | None) -> Images:
         return Images(*_cifar(data_dir)[:2])
     from cnngrade.data import synthetic
 
-    x, y = synthetic.generate(SYNTHETIC_TRAIN, synthetic.TRAIN_SEED)
+    x, y = synthetic.generate(SYNTHETIC_TRAIN, synthetic.TRAIN_SEED, SYNTHETIC_SIZE)
     return Images(torch.from_numpy(x), torch.from_numpy(y).to(torch.int64))
 
 
@@ -88,7 +90,7 @@ def held_out(profile_name: str, data_dir: str | None, secret: int) -> Images:
         return Images(x[pick], y[pick])
     from cnngrade.data import synthetic
 
-    x, y = synthetic.generate(SYNTHETIC_TEST, secret)
+    x, y = synthetic.generate(SYNTHETIC_TEST, secret, SYNTHETIC_SIZE)
     return Images(torch.from_numpy(x), torch.from_numpy(y).to(torch.int64))
 
 
@@ -137,38 +139,57 @@ def student_network(submission: Submission, model: Any, make_reference: Callable
 
 
 def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profile: dict[str, Any], *, seed: int,
-                    augment: bool, threads: int = 1, what: str = "your model") -> RunResult:
-    """Refuse trained initial weights, train ``network`` here with the recipe, score it on the secret held-out set."""
+                    augment: bool, threads: int = 1, what: str = "your model", secret: int | None = None) -> RunResult:
+    """Refuse trained initial weights, train ``network`` here with the recipe, score it on the secret held-out set.
+
+    ``secret`` picks the held-out draw (default: this process's ``run_secret``); `cnngrade calibrate` fixes one per seed.
+    """
+    from cnngrade import cohort_service
+
+    endpoint = cohort_service.current()
+    if endpoint is not None and secret is None:   # `cnngrade grade --cohort`: trained with others by the service
+        try:
+            return cohort_service.request(endpoint, network, settings, profile, seed=seed, augment=augment,
+                                          threads=threads, what=what)
+        except cohort_service.Unavailable:
+            pass   # a lost or failing service is never the student's failure: train here as without one
     started = time.monotonic()
     device = str(profile.get("device", "cpu"))
-    data, test = profile_training_set(profile), profile_held_out(profile)
+    data, test = profile_training_set(profile), profile_held_out(profile, secret)
     classes = int(torch.cat([data.y, test.y]).max()) + 1
     with trainer.torch_threads(threads):
         initial = trainer.accuracy(network, test.x, test.y, device=device)
         limit = chance_limit(classes, len(test.y))
         if initial > limit:
-            raise AssertionError(
-                f"{what} starts already trained: with its initial weights it classifies {initial:.1%} of the held-out "
-                f"images correctly, where an untrained network scores about {1 / classes:.0%} (at most {limit:.1%}). "
-                "The training check starts from freshly initialised weights: build the model without loading "
-                "or setting trained weights.")
+            raise AssertionError(refusal(what, initial, classes, limit))
         losses = trainer.train(network, data.x, data.y, epochs=settings.epochs, batch_size=settings.batch_size,
                                lr=settings.lr, seed=seed, augment=augment, device=device,
                                time_limit=settings.train_timeout)
         accuracy = trainer.accuracy(network, test.x, test.y, device=device)
-    return RunResult(accuracy, initial, round(time.monotonic() - started, 2), losses[-1], threads)
+    return RunResult(accuracy, initial, round(time.monotonic() - started, 2), losses[-1], threads, tuple(losses))
+
+
+def refusal(what: str, initial: float, classes: int, limit: float) -> str:
+    """The message of a training check refused because the initial weights are already trained."""
+    return (f"{what} starts already trained: with its initial weights it classifies {initial:.1%} of the held-out "
+            f"images correctly, where an untrained network scores about {1 / classes:.0%} (at most {limit:.1%}). "
+            "The training check starts from freshly initialised weights: build the model without loading "
+            "or setting trained weights.")
 
 
 def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, profile: dict[str, Any],
            threshold: float, **extra: Any) -> None:
-    """The figures report.json carries for a training check."""
+    """The figures report.json carries for a training check; ``train_loss`` (one mean loss per epoch) is drawn as a
+    curve in feedback.html. A check that requires the accuracy to stay below ``threshold`` says
+    ``direction="at most"`` in ``extra``, so that the page states the requirement the right way round."""
     def finite(x: float) -> float | None:  # report.json is strict JSON: no NaN
         return round(x, 4) if math.isfinite(x) else None
 
     metrics.update(accuracy=round(run.accuracy, 4), threshold=round(threshold, 4), epochs=settings.epochs,
                    initial_accuracy=round(run.initial_accuracy, 4), seconds=run.seconds,
-                   final_loss=finite(run.final_loss), threads=run.threads, trained_by="grader (trusted side)",
-                   device=profile.get("device"), dataset=profile.get("dataset"), profile=profile.get("name"), **extra)
+                   final_loss=finite(run.final_loss), threads=run.threads, trained_by="grader (trusted side)" + (f", cohort of {run.cohort}" if run.cohort > 1 else ""),
+                   device=profile.get("device"), dataset=profile.get("dataset"), profile=profile.get("name"),
+                   train_loss=[finite(float(x)) for x in run.losses], **extra)
 
 
 def recipe_text(settings: TrainingSettings, profile: dict[str, Any], augment: bool = True) -> str:

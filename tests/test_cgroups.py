@@ -193,6 +193,7 @@ def test_v1_hierarchies_are_found_below_our_own_groups(tmp_path):
     assert len(group.procs_files()) == 4   # cpu and cpuacct share one folder
 
 
+@pytest.mark.slow
 def test_without_cgroups_the_cli_and_every_report_say_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cgroups, "_ACTIVE", (None, "no cgroup hierarchy is mounted"))
     (tmp_path / "class" / "s").mkdir(parents=True)
@@ -208,6 +209,7 @@ def test_without_cgroups_the_cli_and_every_report_say_so(tmp_path, monkeypatch, 
 
 
 # -- real groups on this machine ---------------------------------------------------------------------------------
+@pytest.mark.slow
 @needs_cgroups
 def test_a_setsid_swarm_is_held_to_its_share_and_killed_on_close(module_dir):
     worker = Worker(module_dir, "cg_mod", limits=sandbox.Limits(threads=1), call_timeout=30)
@@ -228,6 +230,37 @@ def test_a_setsid_swarm_is_held_to_its_share_and_killed_on_close(module_dir):
     assert not [p for p in pids if _alive(p)]
 
 
+@pytest.mark.slow
+@needs_cgroups
+def test_a_zygote_child_is_held_and_killed_in_its_own_group(module_dir):
+    """Exercises forked by one student's zygote: each in a group of its own; a timeout there kills its swarm,
+    not the zygote nor the student's other exercise."""
+    from cnngrade.client import MachineOverloaded, Zygote
+
+    zygote = Zygote(limits=sandbox.Limits(threads=1))
+    busy = Worker(module_dir, "cg_mod", limits=sandbox.Limits(threads=1), call_timeout=2, zygote=zygote)
+    calm = Worker(module_dir, "cg_mod", call_timeout=30, zygote=zygote)
+    try:
+        Submission(calm).wait(0)
+        Submission(busy).spin(6, 120)
+        group, calm_pid = busy._group, calm.proc.pid
+        assert group is not None and group is not calm._group and group is not zygote._group
+        pids = group.pids()
+        assert len(pids) >= 7 and calm_pid not in pids and zygote.proc.pid not in pids
+        assert calm_pid in calm._group.pids()
+        with pytest.raises((WorkerTimeout, MachineOverloaded)):   # its own swarm starves it: either verdict
+            Submission(busy).wait(30)
+        assert not [p for p in pids if _alive(p)]             # the swarm went with its worker
+        assert zygote.alive() and _alive(calm_pid)
+        Submission(calm).wait(0)                                # the other exercise serves on, same process
+        assert calm.proc.pid == calm_pid and zygote.starts == 1
+    finally:
+        busy.close()
+        calm.close()
+        zygote.close()
+    assert not group.exists()
+
+
 def _quota(group: cgroups.Group) -> float:
     if group.base.version == 2:
         quota, period = Path(group._path("cpu", "cpu.max")).read_text().split()
@@ -243,6 +276,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @needs_cgroups
 def test_tmpfs_pages_count_against_the_memory_limit(module_dir):
     worker = Worker(module_dir, "cg_mod", call_timeout=30)
@@ -254,6 +288,7 @@ def test_tmpfs_pages_count_against_the_memory_limit(module_dir):
         worker.close()
 
 
+@pytest.mark.slow
 @needs_cgroups
 def test_processes_and_tmpfs_together_are_held_to_one_limit(module_dir):
     limit = 512 << 20
@@ -273,6 +308,7 @@ def test_processes_and_tmpfs_together_are_held_to_one_limit(module_dir):
         worker.close()
 
 
+@pytest.mark.slow
 @needs_cgroups
 def test_a_sleeping_worker_keeps_its_timeout_and_its_cpu_time_is_shown(module_dir):
     worker = Worker(module_dir, "cg_mod", call_timeout=2)
@@ -283,6 +319,7 @@ def test_a_sleeping_worker_keeps_its_timeout_and_its_cpu_time_is_shown(module_di
         worker.close()
 
 
+@pytest.mark.slow
 @needs_cgroups
 def test_one_group_per_worker_and_none_left_after_a_class(tmp_path):
     """The CPU hog of tests/adversarial beside an honest classmate, two at a time: the classmate's score is whole."""
@@ -365,6 +402,7 @@ def test_after_a_starved_call_the_rest_of_the_exercise_fails_at_once(module_dir,
     assert worker.proc is None
 
 
+@pytest.mark.slow
 @needs_cgroups
 def test_a_busy_worker_is_seen_waiting_and_a_sleeping_one_is_not(module_dir):
     worker = Worker(module_dir, "cg_mod", limits=sandbox.Limits(threads=1), call_timeout=30)
@@ -401,6 +439,7 @@ def test_a_grading_process_without_a_cgroup_caps_its_address_space():
     assert out.stdout.strip() == "bounded", out.stderr
 
 
+@pytest.mark.slow
 def test_a_grading_process_past_its_memory_bound_is_that_students_grader_error(tmp_path):
     (tmp_path / "class" / "s").mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "solutions" / f"{EXERCISE}.py", tmp_path / "class" / "s")
@@ -436,6 +475,18 @@ def test_each_gpu_is_held_by_one_job_at_a_time(tmp_path):
     assert overlaps == [] and held == {}
 
 
+def test_a_cohort_batch_shares_each_gpu_among_its_slots(tmp_path):
+    """With a cohort service training, up to ``slots`` grading processes hold one GPU, spread over the GPUs first."""
+    held = [cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1) for _ in range(4)]
+    assert sorted(d.device for d in held) == ["0", "0", "1", "1"] and [d.device for d in held[:2]] == ["0", "1"]
+    with pytest.raises(TimeoutError):
+        cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=0.3)
+    held.pop().release()
+    again = cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1)
+    for device in [*held, again]:
+        device.release()
+
+
 def test_a_gpu_held_by_another_process_is_waited_for(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", ("import sys, time; from cnngrade import cgroups\n"
@@ -451,6 +502,7 @@ def test_a_gpu_held_by_another_process_is_waited_for(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     cgroups.acquire_device(["0"], folder=str(tmp_path), timeout=5).release()   # freed when its holder died
 
 

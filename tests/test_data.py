@@ -71,6 +71,7 @@ def test_missing_folder_is_a_one_line_error_that_says_what_to_do(tmp_path, monke
         assert "\n" not in str(info.value) and "cnngrade data cifar10" in str(info.value)
 
 
+@pytest.mark.slow
 def test_checksums_come_from_torchvision_and_flag_unofficial_files(tmp_path):
     from torchvision.datasets import CIFAR10
 
@@ -114,6 +115,7 @@ def test_a_pickle_that_names_other_globals_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_data_command_checks_a_folder(tmp_path, capsys):
     tiny_folder(tmp_path)
     assert main(["data", "cifar10", str(tmp_path), "--no-download"]) == 3
