@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime
 import json
 import multiprocessing
@@ -9,12 +10,13 @@ import multiprocessing.context
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 import cnngrade
-from cnngrade import cgroups, profiles
-from cnngrade.collect import StudentSubmission, collect_class
+from cnngrade import cgroups, cohort_service, profiles
+from cnngrade.collect import StudentSubmission, collect_class, name_handed_in
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
@@ -31,14 +33,16 @@ def default_profile(isolation: str) -> dict:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *, graders_dir: Path,
-                  isolation: str, limits: Limits, profile: dict, public_only: bool = False) -> StudentReport:
+                  isolation: str, limits: Limits, profile: dict, public_only: bool = False,
+                  cohort: dict | None = None) -> StudentReport:
     """Grade one student in a fresh trusted process; whatever fails there becomes this student's result.
 
     ``public_only``: run only the public tests (``configs`` should then hold only those, see run.public_part).
+    ``cohort``: the batch's cohort service (``cohort_service.CohortService.endpoint``), None: train alone.
     """
     check_isolation(isolation)  # fail closed; probed once per process
     started, t0 = _now(), time.monotonic()
@@ -46,7 +50,8 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
     present = {e: sub.module_dir(e) for e in configs if e in sub.modules}
     if present:
         results.update(_run_job(sub, {e: configs[e] for e in present}, present, graders_dir=graders_dir,
-                                isolation=isolation, limits=limits, profile=profile, public_only=public_only))
+                                isolation=isolation, limits=limits, profile=profile, public_only=public_only,
+                                cohort=cohort))
     for exercise, cfg in configs.items():
         if exercise in results:
             continue
@@ -54,7 +59,7 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
         # A file that is there but unusable (bad notebook, unsafe archive) is the student's error, not a gap.
         status = "error" if sub.error or exercise in sub.problems else "missing"
         results[exercise] = unavailable_result(cfg, status, why)
-    ordered = {e: results[e] for e in configs}
+    ordered = {e: name_handed_in(results[e], sub) for e in configs}   # a notebook's messages name the .ipynb
     return StudentReport(sub.student, ordered, profile, cnngrade.__version__, sub.error, started,
                          round(time.monotonic() - t0, 2), dict(sub.info), list(sub.notes),
                          warning=isolation_warning(isolation))
@@ -62,19 +67,24 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
 
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
              graders_dir: Path, isolation: str, limits: Limits, profile: dict,
-             public_only: bool = False) -> dict[str, ExerciseResult]:
+             public_only: bool = False, cohort: dict | None = None) -> dict[str, ExerciseResult]:
     base, why = cgroups.active()
-    # One grading process per GPU at a time, waited for before its time starts (see docs/instructors.md).
-    lock = cgroups.acquire_device(_gpu_devices()) if profiles.uses_gpu(profile) else None
+    # One grading process per GPU at a time, waited for before its time starts (see docs/instructors.md); with a
+    # cohort service, which does the training, as many per GPU as the cohort holds.
+    slots = int(cohort.get("size", 1)) if cohort else 1
+    lock = cgroups.acquire_device(_gpu_devices(), slots=slots) if profiles.uses_gpu(profile) else None
     grader = _grader_group(base, limits)
     job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
               {k: v for k, v in limits.__dict__.items()}, profile, public_only, base.to_dict() if base else None,
               why, grader.procs_files() if grader else [], lock.device if lock else None)
     budget = sum(profiles.exercise_time_limit(c, profile) for c in configs.values()) + SLACK_SECONDS
+    if cohort is not None:   # waiting for the cohort's window and for groups trained ahead of this student's
+        budget += cohort_service.BUDGET_SLACK
     with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
         spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))
         Path(spec).write_text(json.dumps(job.__dict__))
-        proc = _grading_context().Process(target=child_main, args=(spec, out, err), daemon=False)
+        # The service's authkey goes in the start arguments, not in job.json on disk.
+        proc = _grading_context().Process(target=child_main, args=(spec, out, err, cohort), daemon=False)
         try:
             proc.start()
             problem = _wait_for(proc, budget, out, err, grader, limits)
@@ -151,7 +161,7 @@ def _grading_context() -> multiprocessing.context.ForkServerContext:
     return _CONTEXT
 
 
-RESUME_KEYS = ("name", "device", "dataset", "isolation")
+RESUME_KEYS = ("name", "device", "dataset", "isolation", "calibration")
 
 
 def finished_report(out_dir: Path, student: str, exercises: list[str], profile: dict) -> StudentReport | None:
@@ -178,53 +188,149 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
                 graders_dir: Path = GRADERS_DIR, isolation: str = ISOLATIONS[0], limits: Limits | None = None,
                 on_report: Callable[[StudentReport], None] | None = None, layout: str = "auto",
                 on_start: Callable[[int], None] | None = None, resume: bool = False,
-                profile: dict | None = None) -> list[StudentReport]:
+                profile: dict | None = None, backend: Backend | None = None,
+                on_resumed: Callable[[StudentReport], None] | None = None,
+                cohort: int | None = None) -> list[StudentReport]:
     """Grade every student of ``submissions``; write DIR/<student>/report.json and DIR/gradebook.csv.
 
     ``on_start(number of students)`` is called once the class is collected, ``on_report(report)`` as each
-    student finishes (both from the calling thread), e.g. to show progress. ``resume``: students whose
-    report.json in ``out_dir`` is complete are not graded again; the gradebook is rebuilt from every report.
+    student finishes (both from the calling thread), e.g. to show progress; a report kept by ``resume`` goes to
+    ``on_resumed`` when given, else to ``on_report``. ``resume``: students whose report.json in ``out_dir`` is
+    complete are not graded again; the gradebook is rebuilt from every report. ``backend``: where students are
+    graded (default: ``LocalPool(jobs)``, this machine; ``cnngrade.ray_backend.RayBackend``, a Ray cluster).
+    ``cohort``: members per cohort of the training checks (``cohort_service``; None: the profile's default, 16 on
+    gpu, off on cpu; below 2: off); local backend only, on Ray each student's checks train in its own process.
     """
+    backend = backend or LocalPool(jobs)
     # Unpacked archives and converted notebooks live here until grading ends.
     staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
     try:
         # A mistyped folder is reported at once; then, before any grading, a missing sandbox or an
         # inconsistent grader stops the batch instead of zeroing every student.
         students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
-        check_isolation(isolation)
-        cgroups.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
+        backend.check(isolation)
         configs = {e: load_exercise(e, graders_dir) for e in exercises}
         check_graders(list(configs.values()), graders_dir)
-        return _grade_students(students, configs, out_dir, jobs=jobs, graders_dir=graders_dir, isolation=isolation,
-                               limits=limits or limits_for(jobs), on_report=on_report, on_start=on_start, resume=resume,
-                               profile=profile)
+        task = StudentTask(configs, graders_dir, isolation, limits or limits_for(jobs),
+                           profile or default_profile(isolation))
+        service = _start_cohort(task.profile, cohort, backend)
+        try:
+            task = dataclasses.replace(task, cohort=service.endpoint) if service else task
+            return _grade_students(students, task, out_dir, backend, on_report=on_report, on_start=on_start,
+                                   resume=resume, on_resumed=on_resumed)
+        finally:
+            if service is not None:
+                service.stop()
     finally:
         staging.cleanup()
 
 
-def _grade_students(students: list[StudentSubmission], configs: dict[str, ExerciseConfig], out_dir: Path, *,
-                    jobs: int, graders_dir: Path, isolation: str, limits: Limits,
+def _start_cohort(profile: dict, size: int | None, backend: Backend) -> cohort_service.CohortService | None:
+    """The batch's cohort service when asked for (or the profile's default) and the students are graded here."""
+    size = cohort_service.default_size(profile) if size is None else size
+    if not isinstance(backend, LocalPool):
+        return None
+    # No more students train at once than are graded at once; on the gpu profile a cohort's grading processes share
+    # the GPUs (cgroups.acquire_device with the cohort's size as slots per device).
+    size = min(size, backend.jobs)
+    return cohort_service.CohortService(size, context=_grading_context()) if size >= 2 else None
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentTask:
+    """What grading any one student needs besides their submission: plain, picklable data, so that a backend
+    can send it to another machine (``cnngrade.ray_backend``)."""
+
+    configs: dict[str, ExerciseConfig]
+    graders_dir: Path
+    isolation: str
+    limits: Limits
+    profile: dict
+    cohort: dict | None = None   # the local batch's cohort service (cohort_service), never sent to Ray
+
+    def __call__(self, sub: StudentSubmission) -> StudentReport:
+        return grade_student(sub, self.configs, graders_dir=self.graders_dir, isolation=self.isolation,
+                             limits=self.limits, profile=self.profile, cohort=self.cohort)
+
+    def failed(self, sub: StudentSubmission, why: str) -> StudentReport:
+        """The report of a student whom the backend could not grade: a grader error in every exercise, which
+        ``--resume`` grades again (a lost machine, a task that kept failing)."""
+        results = {e: unavailable_result(c, "error", why, grader_error=True) for e, c in self.configs.items()}
+        return StudentReport(sub.student, results, self.profile, cnngrade.__version__, sub.error, _now(), 0.0,
+                             dict(sub.info), list(sub.notes), warning=isolation_warning(self.isolation))
+
+
+BACKENDS = ("local", "ray")
+
+
+class Backend(Protocol):
+    """Where students are graded: the one step that maps submissions to reports. Everything around it (resume,
+    writing each report, the gradebook, progress) is the driver's, the same for every backend."""
+
+    def check(self, isolation: str) -> None:
+        """Fail closed before any grading (UsageError or IsolationUnavailable) when the backend cannot grade."""
+
+    def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
+        """One report per student, in the order they finish; never raises for one student's failure."""
+
+
+class LocalPool:
+    """This machine: ``jobs`` students at once, each in its own trusted grading process."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = max(1, jobs)
+
+    def check(self, isolation: str) -> None:
+        check_isolation(isolation)
+        cgroups.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
+
+    def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = [pool.submit(task, s) for s in students]
+            for fut in concurrent.futures.as_completed(futures):
+                yield fut.result()
+
+
+def _grade_students(students: list[StudentSubmission], task: StudentTask, out_dir: Path, backend: Backend, *,
                     on_report: Callable[[StudentReport], None] | None, on_start: Callable[[int], None] | None,
-                    resume: bool, profile: dict | None) -> list[StudentReport]:
-    profile = profile or default_profile(isolation)
+                    resume: bool, on_resumed: Callable[[StudentReport], None] | None = None) -> list[StudentReport]:
     if on_start:
         on_start(len(students))
     reports: list[StudentReport] = []
     finished = {s.student: r for s in students if resume
-                and (r := finished_report(out_dir, s.student, list(configs), profile)) is not None}
+                and (r := finished_report(out_dir, s.student, list(task.configs), task.profile)) is not None}
     for report in finished.values():
+        reports.append(report)
+        if on_resumed or on_report:
+            (on_resumed or on_report)(report)
+    for report in backend.grade([s for s in students if s.student not in finished], task):
+        write_student_report(out_dir, report)
         reports.append(report)
         if on_report:
             on_report(report)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_student, s, configs, graders_dir=graders_dir, isolation=isolation,
-                               limits=limits, profile=profile) for s in students if s.student not in finished]
-        for fut in concurrent.futures.as_completed(futures):
-            report = fut.result()
-            write_student_report(out_dir, report)
-            reports.append(report)
-            if on_report:
-                on_report(report)
     reports.sort(key=lambda r: r.student)
-    write_class_outputs(out_dir, reports, list(configs))
+    write_class_outputs(out_dir, reports, list(task.configs))
     return reports
+
+
+# What differs between two gradings of the same class by design, left out when they are compared
+# (tests/test_ray.py, bench/ray_bench.py): when each report and test ran and how long it took, and the figures
+# a training check measures on held-out images drawn from a secret of its grading process (training.run_secret),
+# with the message that quotes them. Everything else, scores and statuses included, must be equal.
+TIMING_FIELDS = ("started_at", "duration_s")
+SECRET_DRAWN_METRICS = ("accuracy", "initial_accuracy", "baseline_accuracy", "seconds")
+
+
+def comparable(report: dict) -> dict:
+    """A report.json's content less what may differ between two gradings of the same submission."""
+    report = json.loads(json.dumps(report))
+    for key in TIMING_FIELDS:
+        report.pop(key, None)
+    for ex in report.get("exercises", {}).values():
+        for test in ex["tests"]:
+            test.pop("duration", None)
+            if test.get("metrics", {}).get("trained_by"):   # a training check (training.record)
+                test["output"] = ""
+                for key in SECRET_DRAWN_METRICS:
+                    test["metrics"].pop(key, None)
+    return report

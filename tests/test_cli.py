@@ -107,6 +107,7 @@ def test_unknown_command_and_missing_argument(capsys):
     assert_one_line(err, "--out")
 
 
+@pytest.mark.slow
 def test_the_installed_entry_point_prints_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cnngrade", "check", str(tmp_path / "missing")],
                           capture_output=True, text=True, timeout=120, check=False)
@@ -133,10 +134,11 @@ def test_progress_counts_failures_and_estimates_time_left():
     progress.start(4)
     clock.now += 30
     progress.update(report("a", "passed"))
-    assert progress.line() == f"grading: 1/4 students, about {duration_text(30 * 3)} left"
+    assert progress.line() == f"grading: 1/4 students, 2.0 students/min, about {duration_text(30 * 3)} left"
     clock.now += 10
     progress.update(report("b", "timeout"))
-    assert progress.line() == f"grading: 2/4 students, 1 with errors or timeouts, about {duration_text(20 * 2)} left"
+    assert progress.line() == (f"grading: 2/4 students, 1 with errors or timeouts, 3.0 students/min, "
+                               f"about {duration_text(20 * 2)} left")
     progress.update(report("c", "error"))
     progress.update(report("d", "failed"))   # a wrong answer is not a failure of the run
     progress.finish()
@@ -145,13 +147,22 @@ def test_progress_counts_failures_and_estimates_time_left():
     assert "4/4 students, 2 with errors or timeouts, done in 40s" in shown
 
 
-def test_progress_is_silent_when_not_on_a_terminal():
-    stream = io.StringIO()        # isatty() is False, as for a log file or a pipe
-    progress = Progress(stream)
+def test_progress_off_a_terminal_is_one_plain_line_per_student():
+    stream, clock = io.StringIO(), FakeClock()   # isatty() is False, as for a log file or a pipe
+    progress = Progress(stream, clock=clock)
     progress.start(2)
-    progress.update(report("a", "passed"))
+    clock.now += 5
+    progress.update(report("a\x1b[2J", "passed"))   # a student id cannot act on the terminal
+    clock.now += 5
+    progress.update(report("b", "passed"))
     progress.finish()
-    assert stream.getvalue() == ""
+    lines = stream.getvalue().splitlines()
+    assert lines == ["graded a\\x1b[2J: grading: 1/2 students, 12.0 students/min, about 5s left",
+                     "graded b: grading: 2/2 students, done in 10s"]
+    assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
+    quiet = io.StringIO()
+    Progress(quiet, enabled=False).update(report("a", "passed"))
+    assert quiet.getvalue() == ""
 
 
 def test_duration_text():
