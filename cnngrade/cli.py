@@ -10,7 +10,8 @@ import cnngrade
 from cnngrade.errors import CnngradeError, ExitCode
 
 # Subcommands in the order `cnngrade --help` lists them; each module has register(subparsers).
-COMMANDS = ["check", "grade", "demo", "validate", "notebooks", "export", "manual", "similarity", "release", "data"]
+COMMANDS = ["check", "grade", "demo", "validate", "notebooks", "export", "manual", "similarity", "release", "data",
+            "calibrate"]
 
 EPILOG = """exit status: 0 the batch finished (whatever the students scored), 1 validation found a wrong
 verdict, 2 bad arguments, 3 unreadable input or unwritable output, 4 inconsistent grader settings,
