@@ -85,7 +85,8 @@ def terminal_text(text: str) -> str:
 # -- student ids ----------------------------------------------------------------------------------
 _ID_CHARS = re.compile(r"[^\w.@-]")
 # Files cnngrade writes beside the students' folders in the output folder: no student may be named so.
-RESERVED_IDS = {"index.html", "gradebook.csv", "canvas_gradebook.csv", "manual_grading.csv", "similarity"}
+RESERVED_IDS = {"index.html", "gradebook.csv", "canvas_gradebook.csv", "manual_grading.csv", "similarity",
+               "moodle_grades.csv", "lms_settings.json", "lms_notes.txt"}
 
 
 def student_id(text: str) -> str:

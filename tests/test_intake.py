@@ -14,7 +14,7 @@ from cnngrade.archives import ArchiveError, ArchiveLimits, safe_extract
 from cnngrade.collect import collect_class
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.intake import detect_layout, module_name
-from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source
+from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source, stub_notebook_text
 from cnngrade.pipeline import grade_class
 
 EX1 = "ex1_output_size"
@@ -112,7 +112,7 @@ def test_stub_notebooks_are_in_sync_with_the_stubs(tmp_path):
     for stub in stubs:
         committed = stub.with_suffix(".ipynb")
         assert committed.is_file(), f"{committed.name} is missing: run `cnngrade notebooks build`"
-        assert committed.read_text() == notebook_text(stub.read_text()), \
+        assert committed.read_text() == stub_notebook_text(stub), \
             f"{committed.name} is out of date: run `cnngrade notebooks build`"
 
 
@@ -169,6 +169,40 @@ def test_moodle_folders_grouped_by_participant(tmp_path):
     assert subs["12345"].info["name"] == "Bob Smith"
 
 
+def test_moodle_flat_download_grouped_by_participant(tmp_path):
+    """'Download submissions in folders' off: every file at the top, prefixed with name, id and plugin."""
+    root = tmp_path / "moodle-flat"
+    root.mkdir()
+    (root / f"Bob Smith_12345_assignsubmission_file_{EX1}.py").write_text("a = 1\n")
+    (root / "Bob Smith_12345_assignsubmission_file_ex3_receptive_fields-1.py").write_text("c = 3\n")
+    make_zip(root / "Jane Doe_12346_assignsubmission_file_work.zip", {f"hw/{EX1}.py": b"b = 2\n"})
+    (root / "Jane Doe_12346_assignsubmission_onlinetext_onlinetext.html").write_text("<p>notes</p>")
+    (root / f"Ann Lee_12347_assignsubmission_onlinetext_{EX1}.py").write_text("not the file plugin\n")
+    assert detect_layout(root) == "moodle"
+    subs = {s.student: s for s in collect_class(root, [EX1, "ex3_receptive_fields"], staging=tmp_path / "stage")}
+    assert sorted(subs) == ["12345", "12346", "12347"]
+    bob, jane, ann = subs["12345"], subs["12346"], subs["12347"]
+    assert bob.modules[EX1].read_text() == "a = 1\n" and bob.modules["ex3_receptive_fields"].read_text() == "c = 3\n"
+    assert bob.info == {"moodle_id": "12345", "name": "Bob Smith"}
+    assert jane.modules[EX1].read_text() == "b = 2\n" and not ann.modules and not ann.error
+
+
+def test_canvas_text_only_student_gets_an_entry(tmp_path):
+    root = tmp_path / "canvas"
+    root.mkdir()
+    (root / f"smithbob_340934_1001_{EX1}.py").write_text("a = 1\n")
+    (root / "smithbob_340934_text.html").write_text("<p>also text</p>")
+    (root / "doejane_LATE_340935_text.html").write_text("<p>my essay</p>")
+    (root / "leeann_340936_link.html").write_text("<a href='x'>x</a>")
+    subs = {s.student: s for s in collect_class(root, [EX1], staging=tmp_path / "stage")}
+    assert sorted(subs) == ["340934", "340935", "340936"]
+    jane = subs["340935"]
+    assert jane.info["canvas_id"] == "340935" and not jane.modules and not jane.error and not jane.problems
+    assert any("text or URL entry" in n for n in jane.notes)
+    assert subs["340934"].modules and not any("text or URL" in n for n in subs["340934"].notes)
+    assert "text_entry" not in subs["340934"].info
+
+
 def test_gradescope_export_uses_submission_metadata(tmp_path):
     root = tmp_path / "gs"
     for sid in ("111", "222"):
@@ -183,6 +217,10 @@ def test_gradescope_export_uses_submission_metadata(tmp_path):
     assert subs["s1"].modules[EX1].read_text() == "who = 111\n"
     assert subs["jane"].info["gradescope_submission"] == "222"
     assert any("Ann Lee" in n for n in subs["jane"].notes)
+    # The partner is known by the same rule as the submitter; the gradebooks give her the group's row.
+    assert json.loads(subs["jane"].info["group_members"]) == [
+        {"student": "ann", "name": "Ann Lee", "email": "ann@uni.edu", "sid": ""}]
+    assert "group_members" not in subs["s1"].info
 
 
 # -- end to end: one class, every kind of bad entry, the rest still graded -----------------------
@@ -243,13 +281,17 @@ def test_grade_command_takes_a_canvas_zip(tmp_path, capsys):
     download = make_zip(tmp_path / "course-cnn_submissions.zip", {
         f"smithbob_340934_1001_{EX1}-1.py": STUB.read_bytes(),
         f"doejane_340935_1002_{EX1}.ipynb": b"{ not json",
+        "leeann_340936_text.html": b"<p>only text</p>",
     })
     out = tmp_path / "out"
-    assert main(["grade", str(download), "--out", str(out), "--exercises", "ex1", "--quiet"]) == 0
+    assert main(["grade", str(download), "--out", str(out), "--exercises", "ex1", "--quiet",
+                 "--canvas-assignment", "CNN week (123456)"]) == 0
     bob = json.loads((out / "340934" / "report.json").read_text())
     assert bob["info"]["canvas_id"] == "340934" and bob["exercises"][EX1]["tests"][0]["status"] == "failed"
     jane = json.loads((out / "340935" / "report.json").read_text())
     assert {t["status"] for t in jane["exercises"][EX1]["tests"]} == {"error"}
     rows = (out / "canvas_gradebook.csv").read_text().splitlines()
+    assert rows[0].endswith(",Section,CNN week (123456)") and "Points Possible" in rows[1]
     assert rows[2].startswith("smithbob,340934,") and rows[3].startswith("doejane,340935,")
+    assert rows[4] == "leeann,340936,,,,0"    # handed in only a text entry: a row, every exercise missing
     assert json.loads((out / "340935" / "results.json").read_text())["score"] == 0

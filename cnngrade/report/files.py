@@ -13,7 +13,7 @@ from cnngrade.errors import InputError
 from cnngrade.records import StudentReport
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.html import student_page
-from cnngrade.report.lms import canvas_csv, gradescope_results
+from cnngrade.report.lms import gradescope_results, lms_outputs, member_reports
 from cnngrade.sinks import csv_row, fit_report
 
 
@@ -77,9 +77,11 @@ def _num(value: float) -> str:
 
 
 def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: list[str]) -> None:
-    atomic_write(out_dir / "gradebook.csv", gradebook_csv(reports, exercises))
-    atomic_write(out_dir / "canvas_gradebook.csv", canvas_csv(reports))
-    from cnngrade.similarity import load_summary   # similarity writes through this module: imported late
+    # Group partners of a Gradescope submission get the group's row in every gradebook (report/lms.py).
+    atomic_write(out_dir / "gradebook.csv", gradebook_csv(member_reports(reports), exercises))
+    for name, text in lms_outputs(out_dir, reports)[0].items():   # Canvas, Moodle: as `grade` was told
+        atomic_write(out_dir / name, text)
+    from cnngrade.similarity import load_summary  # similarity writes through this module: imported late
 
     # The dashboard keeps its link to `cnngrade similarity`'s pages when a later grade redraws it.
     atomic_write(out_dir / "index.html", class_page(reports, exercises, similarity=load_summary(out_dir)))
