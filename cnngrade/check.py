@@ -166,6 +166,8 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
         fixes.append(f"\n{exercise} {which}  [{STATUS_WORDS.get(status, status)}]")
         fixes += [f"    {ln}" for ln in body or ["(no message)"]]
     lines = [f"cnngrade check: the public tests on {report.student}", ""]
+    # Which of .py and .ipynb was checked, experiment cells left out: what a notebook student must know first.
+    lines += [f"note: {n}" for n in report.notes] + ([""] if report.notes else [])
     lines += _table(rows) if len(rows) > 1 else ["(these exercises have no public tests)"]
     if fixes:
         lines += ["", "What to fix:", *fixes]

@@ -17,7 +17,7 @@ import yaml
 import cnngrade
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, available_exercises, load_exercise
 from cnngrade.errors import InputError
-from cnngrade.notebooks import notebook_text
+from cnngrade.notebooks import EXPERIMENT_MARK, stub_notebook_text
 from cnngrade.validate import STUBS_DIR
 
 ROOT = "cnn-week"
@@ -29,7 +29,8 @@ README = """# CNN week: exercises
 Eight exercises on convolutional neural networks. Each one is a Python module in
 `exercises/` (the same starter code also comes as a Jupyter notebook, `.ipynb`): read its
 docstrings, replace every `raise NotImplementedError` and every `None` answer, and hand in
-either the `.py` or the `.ipynb` of each exercise (if you hand in both, the `.py` is graded).
+either the `.py` or the `.ipynb` of each exercise. If you hand in both, the one you edited is
+graded (edited both: the one saved last), and your report says which.
 
 ## Install (once)
 
@@ -61,8 +62,12 @@ your work is graded, and free-text answers are read by course staff.
 On Linux with bubblewrap installed your code runs in a sandbox; elsewhere (macOS, Windows)
 it runs as a normal program on your machine (it is your own code), and check says so.
 
-Notebooks work the same way: `cnngrade check` grades `exN_*.ipynb` when there is no
-`exN_*.py` next to it. Lines starting with `%` or `!` (IPython magics) are not run.
+Notebooks work the same way: `cnngrade check exercises` checks the `.ipynb` of an exercise
+when that is the file you edited (its first lines say which file of each exercise it
+checked when both are there). Lines
+starting with `%` or `!` (IPython magics) are not run, and neither are experiment cells:
+cells whose first line is `{mark}` or that carry the cell tag `experiment`
+(the training runs of ex6 and ex8 are such cells). Keep every function and answer out of them.
 """
 
 
@@ -72,7 +77,8 @@ def wheel_name() -> str:
 
 
 def readme() -> str:
-    return README.format(python=PYTHON_NEEDED, wheels=WHEELS, index=TORCH_CPU_INDEX, wheel=wheel_name())
+    return README.format(python=PYTHON_NEEDED, wheels=WHEELS, index=TORCH_CPU_INDEX, wheel=wheel_name(),
+                         mark=EXPERIMENT_MARK)
 
 
 def build_wheel(dest: Path) -> Path:
@@ -134,7 +140,7 @@ def bundle_files(*, graders_dir: Path = GRADERS_DIR, stubs_dir: Path = STUBS_DIR
     for stub in stubs:
         source = stub.read_text(encoding="utf-8")
         files[f"{ROOT}/exercises/{stub.name}"] = source
-        files[f"{ROOT}/exercises/{stub.stem}.ipynb"] = notebook_text(source)
+        files[f"{ROOT}/exercises/{stub.stem}.ipynb"] = stub_notebook_text(stub, graders_dir)
     for exercise in available_exercises(graders_dir):
         cfg = load_exercise(exercise, graders_dir)
         public = {t.name.split("[")[0] for t in cfg.tests if t.visibility == "public"}

@@ -15,12 +15,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from test_readme import doc_argv, instructor_commands
 
 from cnngrade.cli import main
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, available_exercises, load_exercise
 from cnngrade.release import PYTHON_NEEDED, ROOT, TORCH_CPU_INDEX, WHEELS, public_source, wheel_name
 from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from tests.test_readme import doc_argv, instructor_commands
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def bundle(bundle_zip):
         return {name: zf.read(name).decode() for name in zf.namelist() if not name.endswith(".whl")}
 
 
+@pytest.mark.slow
 def test_bundle_has_every_stub_both_ways_and_a_readme(bundle):
     for stub in sorted(STUBS_DIR.glob("ex*_*.py")):
         assert bundle[f"{ROOT}/exercises/{stub.name}"] == stub.read_text()
@@ -46,6 +47,7 @@ def test_bundle_has_every_stub_both_ways_and_a_readme(bundle):
     assert all(name.startswith(f"{ROOT}/") for name in bundle)
 
 
+@pytest.mark.slow
 def test_bundle_holds_no_solution_line(bundle):
     # Lines the stubs or the graders' own code also hold may ship; every other solution line must not.
     stub_lines = {line.strip() for p in [*STUBS_DIR.glob("*.py"), *GRADERS_DIR.glob("*/*.py")]
@@ -63,6 +65,7 @@ def test_bundle_holds_no_solution_line(bundle):
     assert not leaked, sorted(leaked)[:5]
 
 
+@pytest.mark.slow
 def test_bundle_holds_only_public_tests(bundle):
     for exercise in available_exercises(GRADERS_DIR):
         cfg = load_exercise(exercise)
@@ -113,6 +116,7 @@ def test_students_can_run_the_public_tests_from_the_bundle(bundle, tmp_path):
         assert all((t.score == t.max_score) is earns for t in tests if t.status != "manual")
 
 
+@pytest.mark.slow
 def test_bundle_ships_the_wheel_and_says_how_to_install_it(bundle_zip, bundle):
     with zipfile.ZipFile(bundle_zip) as zf:
         wheel = zf.read(f"{ROOT}/{WHEELS}/{wheel_name()}")

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from cnngrade.errors import ExitCode, InputError, ValidationFailed
-from cnngrade.notebooks import notebook_text
+from cnngrade.notebooks import stub_notebook_text
 from cnngrade.report.files import atomic_write
 from cnngrade.validate import STUBS_DIR
 
@@ -13,7 +13,9 @@ from cnngrade.validate import STUBS_DIR
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("notebooks", help="build the stub notebooks from the stub .py files",
                        description="Write exercises/<name>.ipynb from exercises/<name>.py: the module docstring "
-                       "as a markdown cell, then a code cell per definition. With --check, change nothing and "
+                       "and a how-to as markdown, %%matplotlib inline, a markdown cell per question and its code "
+                       "cell, a marked cell per free-text answer (questions from grader.yaml) and the stub's "
+                       "__main__ block as an experiment cell (not run at grading). With --check, change nothing and "
                        "fail when a notebook is missing or out of date.")
     p.add_argument("action", choices=["build"], help="what to do (build)")
     p.add_argument("--check", action="store_true", help="only report notebooks that are missing or stale")
@@ -30,7 +32,7 @@ def build(folder: Path, *, check: bool = False) -> list[Path]:
     for stub in stubs:
         target = stub.with_suffix(".ipynb")
         try:
-            text = notebook_text(stub.read_text(encoding="utf-8"))
+            text = stub_notebook_text(stub)
         except SyntaxError as exc:
             raise InputError(f"{stub}: not valid Python (line {exc.lineno}: {exc.msg})") from None
         if target.is_file() and target.read_text(encoding="utf-8") == text:
