@@ -30,8 +30,8 @@ def load_reports(out_dir: Path) -> list[StudentReport]:
 
 
 def is_manual(test: TestResult) -> bool:
-    """A free-text item, pending or already reviewed."""
-    return test.status == "manual" or bool(test.metrics.get("reviewed"))
+    """A free-text item: pending, already reviewed, or scored 0 because it was not answered (score.unanswered)."""
+    return test.status == "manual" or bool(test.metrics.get("reviewed")) or bool(test.metrics.get("free_text"))
 
 
 def _rubrics(reports: list[StudentReport], graders_dir: Path) -> dict[tuple[str, str], str]:

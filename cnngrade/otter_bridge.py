@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cnngrade.manual import is_manual
 from cnngrade.records import StudentReport, TestResult
 
 try:   # otter is an optional extra; without it the plugin cannot be loaded, and nothing else needs it
@@ -78,7 +79,8 @@ def grade_file(path: Path, exercise: str, graders: Path, isolation: str) -> list
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RuntimeError(f"cnngrade grade exited with status {proc.returncode}: {tail[0]}")
         report = StudentReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
-    return [t for t in report.exercises[exercise].tests if t.status != "manual"]
+    # Free-text items, answered or not, are no otter test case.
+    return [t for t in report.exercises[exercise].tests if not is_manual(t)]
 
 
 def inert(submission):

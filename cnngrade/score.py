@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnngrade.config import ExerciseConfig, ManualSpec
+from cnngrade.config import ExerciseConfig, ManualSpec, TestSpec, case_points
 from cnngrade.records import ExerciseResult, TestResult
 from cnngrade.sinks import ANSWER_CHARS, MESSAGE_CHARS, OUTPUT_CHARS, PRINTED_CHARS, clip, scrub_paths
 
 PENDING = "Awaiting review by course staff."
 PRINTED = "printed"   # metrics key: what the student's code printed during the test (instructor's view)
+FREE_TEXT = "free_text"   # metrics key: a free-text item that was not answered (scored 0, not pending)
 NOT_READ = {"answer": None, "status": "error", "grader_error": True,
             "problem": "the answer was not read (a problem in the grader); grade again"}
 
@@ -23,7 +24,8 @@ def message(text: str) -> str:
 
 
 def manual_result(spec: ManualSpec, answer: dict[str, Any]) -> TestResult:
-    """A free-text answer: points pending, with an automatic note when it is missing, very short or cut.
+    """A free-text answer: points pending, with an automatic note when it is very short or cut; no answer at all
+    (None, empty, not text, not defined) is not pending: it scores 0 at once (``unanswered``).
 
     An answer that could not be read is an error (a grader error unless the student's module does not
     import), never an empty answer: losing a student's writing silently is the worst outcome.
@@ -33,12 +35,10 @@ def manual_result(spec: ManualSpec, answer: dict[str, Any]) -> TestResult:
         return TestResult(name=spec.name, score=0.0, max_score=spec.points, status="error",
                           output=message(f"{problem}."), visibility="public",
                           grader_error=bool(answer.get("grader_error")))
+    if not isinstance(text, str) or not text.strip():
+        return unanswered(spec, problem or ("the value is still None" if text is None else "the text is empty"))
     notes = [PENDING]
-    if problem:
-        notes.append(f"Note: {problem}.")
-    elif text is None:
-        notes.append("Note: no answer given yet (the value is still None).")
-    elif len(text.strip()) < spec.min_chars:
+    if len(text.strip()) < spec.min_chars:
         notes.append(f"Note: the answer is very short ({len(text.strip())} characters; "
                      f"at least {spec.min_chars} expected).")
     elif len(text) > ANSWER_CHARS:
@@ -48,26 +48,60 @@ def manual_result(spec: ManualSpec, answer: dict[str, Any]) -> TestResult:
                       answer=clip(text, ANSWER_CHARS) if isinstance(text, str) else "")
 
 
+def unanswered(spec: ManualSpec, why: str) -> TestResult:
+    """A free-text item with nothing to read: it earns 0 now and says so, and no points wait for a review.
+
+    Marked ``free_text`` in its metrics, so that reports still list it with the free-text answers
+    (``manual.is_manual``), not among the automatic tests.
+    """
+    root, _, key = spec.name.partition(".")
+    where = f"{root}[{key!r}]" if key else root
+    return TestResult(name=spec.name, score=0.0, max_score=spec.points, status="failed",
+                      output=message(f"No answer ({why}), so there is nothing to review: 0 of {spec.points:g} "
+                                     f"point(s). Write your answer as text in {where}."),
+                      visibility="public", metrics={FREE_TEXT: True})
+
+
 def exercise_result(cfg: ExerciseConfig, outcomes: dict[str, dict[str, Any]], manual: dict[str, dict[str, Any]],
-                    student_output: str = "") -> ExerciseResult:
-    """Points for every test the YAML declares, whatever ran; manual items pending."""
+                    student_output: str = "", collected: list[str] | None = None) -> ExerciseResult:
+    """Points for every test the YAML declares, whatever ran; manual items pending.
+
+    ``collected``: the test ids pytest collected (trusted: the grader's own parametrization), so an entry that
+    covers a parametrized test scores each of its cases, and a case that was collected but never reported
+    scores 0 like any test that did not run.
+    """
     tests = []
     for spec in cfg.tests:
-        got = outcomes.get(spec.name)
-        if got is None:
-            got = {"status": "error", "output": "this test did not run (a problem in the grader)", "grader_error": True}
-        status = got["status"]
-        if spec.kind == "advice" and status in ("failed", "timeout"):
-            status = "advice"   # worth no points: what it saw is feedback, not a verdict
-        metrics = dict(got.get("metrics", {}))
-        if got.get("printed"):
-            metrics[PRINTED] = clip(str(got["printed"]), PRINTED_CHARS)
-        tests.append(TestResult(
-            name=spec.name, score=spec.points if status == "passed" else 0.0, max_score=spec.points, status=status,
-            output=message(str(got.get("output", ""))), visibility=spec.visibility,
-            grader_error=bool(got.get("grader_error")), duration=float(got.get("duration", 0.0)), metrics=metrics))
+        cases = spec_cases(spec, [*(collected or []), *outcomes])
+        shares = case_points(spec.points, len(cases)) if cases else [spec.points]
+        for name, points in zip(cases or [spec.name], shares):
+            tests.append(verdict(spec, name, points, outcomes.get(name)))
     tests += [manual_result(m, manual.get(m.name, NOT_READ)) for m in cfg.manual]
     return ExerciseResult(cfg.exercise, cfg.title, tests, clip(scrub_paths(student_output), OUTPUT_CHARS))
+
+
+def spec_cases(spec: TestSpec, seen: list[str]) -> list[str]:
+    """The cases (``test_x[a]``, ...) of an entry that names a parametrized test, in collection order; [] when the
+    entry is a single test or nothing of it was seen (then it scores as one test, fail closed)."""
+    if spec.name in seen:
+        return []
+    return list(dict.fromkeys(n for n in seen if n != spec.name and spec.covers(n)))
+
+
+def verdict(spec: TestSpec, name: str, points: float, got: dict[str, Any] | None) -> TestResult:
+    """One test's (or case's) verdict as points; one that never reported scores 0 as an error."""
+    if got is None:
+        got = {"status": "error", "output": "this test did not run (a problem in the grader)", "grader_error": True}
+    status = got["status"]
+    if spec.kind == "advice" and status in ("failed", "timeout"):
+        status = "advice"   # worth no points: what it saw is feedback, not a verdict
+    metrics = dict(got.get("metrics", {}))
+    if got.get("printed"):
+        metrics[PRINTED] = clip(str(got["printed"]), PRINTED_CHARS)
+    return TestResult(
+        name=name, score=points if status == "passed" else 0.0, max_score=points, status=status,
+        output=message(str(got.get("output", ""))), visibility=spec.visibility,
+        grader_error=bool(got.get("grader_error")), duration=float(got.get("duration", 0.0)), metrics=metrics)
 
 
 def unavailable_result(cfg: ExerciseConfig, status: str, why: str, grader_error: bool = False) -> ExerciseResult:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import io
 import json
 import os
@@ -12,14 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SUBMISSIONS
 
 from cnngrade import records
 from cnngrade.cli import main
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.dashboard import class_page, exercise_stats, per_test_stats
 from cnngrade.report.files import write_class_outputs, write_student_report
-from cnngrade.report.html import split_counterexample, student_page
+from cnngrade.report.html import metrics_html, split_counterexample, student_page
+from tests.harness import SUBMISSIONS
 
 SCRIPT = "<script>alert('owned')</script>"
 EXERCISES = ["ex1_output_size", "ex3_receptive_fields"]
@@ -86,8 +87,8 @@ def test_pages_load_nothing_from_outside(klass):
 def test_feedback_shows_figure_counterexample_and_what_to_fix(klass):
     alice, bob = student_page(klass[0]), student_page(klass[1])
     assert f'src="data:image/png;base64,{png_base64()}"' in alice
-    assert "measured accuracy 0.61" in alice and "threshold 0.55" in alice
-    assert "train_loss per epoch" in alice and "val_acc per epoch" in alice
+    assert "measured accuracy 0.61: passed" in alice and "at least 0.55" in alice
+    assert "training loss per epoch" in alice and "validation accuracy per epoch" in alice
     message, example = split_counterexample(klass[1].exercises["ex1_output_size"].tests[3].output)
     assert message == "conv_output_size(size=1) returned 2, expected 1"
     assert "size=1" in example and "Submission object" not in example
@@ -175,6 +176,110 @@ def test_dashboard_numbers_come_from_the_records(klass):
     assert all(f'href="{r.student}/feedback.html"' in html for r in klass)
 
 
+GREEN, RED = 'fill="#2ca02c"', 'fill="#d62728"'
+
+
+@pytest.mark.parametrize(("accuracy", "threshold", "status", "said", "colour", "rule"), [
+    (0.31, 0.72, "passed", None, GREEN, "at most"),      # ex8's sigmoid variant stays below: a pass, green
+    (0.79, 0.72, "failed", None, RED, "at most"),
+    (0.83, 0.70, "passed", None, GREEN, "at least"),
+    (0.41, 0.70, "failed", None, RED, "at least"),
+    (0.70, 0.70, "passed", "at most", GREEN, "at most"),  # a grader may say which way (training.record's extra)
+])
+def test_the_accuracy_bar_shows_the_verdict_not_the_side_of_the_threshold(accuracy, threshold, status, said, colour,
+                                                                          rule):
+    metrics = {"accuracy": accuracy, "threshold": threshold, **({"direction": said} if said else {})}
+    html = metrics_html(metrics, status)
+    assert colour in html and (RED if colour == GREEN else GREEN) not in html
+    assert f"required: {rule} {threshold:g}" in html and f"{accuracy:g}: {status}" in html
+    assert 'fill="#5f6368"' in metrics_html(metrics, "error")   # neither passed nor failed: grey
+
+
+@pytest.mark.slow   # imports torch (cnngrade.training)
+def test_a_training_check_records_and_draws_its_loss_per_epoch():
+    from cnngrade.config import TrainingSettings
+    from cnngrade.training import RunResult, record
+
+    metrics: dict = {}
+    run = RunResult(0.8, 0.1, 12.0, 0.6, 2, (2.2, 1.4, float("nan"), 0.6))
+    record(metrics, run, TrainingSettings(epochs=4, threshold=0.7), {"name": "cpu", "dataset": "shapes"}, 0.7)
+    assert metrics["train_loss"] == [2.2, 1.4, None, 0.6]
+    json.dumps(metrics, allow_nan=False)   # report.json is strict JSON
+    html = metrics_html(metrics, "passed")
+    assert "training loss per epoch" in html and "mean training loss per epoch" in html
+    assert html.count("<polyline") == 1 and html.count("<circle") == 1   # epochs 1-2 joined, a gap, epoch 4 alone
+    assert "for 4 epoch(s) on shapes" in html
+
+
+def test_curves_and_values_are_escaped():
+    html = metrics_html({f"{SCRIPT}": [1.0, 2.0], "note": SCRIPT, "direction": SCRIPT, "accuracy": 0.5,
+                         "threshold": 0.4, "trained_by": "x", "dataset": SCRIPT}, "passed")
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def free_text_report() -> StudentReport:
+    """One answered free-text item (pending), and one of each kind of missing answer (not pending)."""
+    from cnngrade.config import ManualSpec
+    from cnngrade.score import manual_result
+
+    answers = {"A": {"answer": "Max pooling keeps the strongest response.", "problem": ""},
+               "B": {"answer": None, "problem": ""}, "C": {"answer": "   ", "problem": ""},
+               "D": {"answer": None, "problem": "D is not defined"}}
+    items = [manual_result(ManualSpec(name, 3.0), answer) for name, answer in answers.items()]
+    ex = ExerciseResult("ex3_receptive_fields", "Receptive fields", [records.TestResult("test_a", 1.0, 1.0, "passed"),
+                                                                      *items])
+    return StudentReport("dora", {"ex3_receptive_fields": ex}, {"name": "cpu"}, "0.1.0")
+
+
+def test_only_answers_that_exist_wait_for_review():
+    from cnngrade.manual import export_csv, is_manual
+    from cnngrade.report.lms import gradescope_results
+
+    report = free_text_report()
+    items = {t.name: t for t in report.exercises["ex3_receptive_fields"].tests}
+    assert items["A"].status == "manual" and all(items[n].status == "failed" for n in "BCD")
+    assert all(is_manual(t) and t.score == 0 for t in items.values() if t.name != "test_a")
+    assert "still None" in items["B"].output and "empty" in items["C"].output and "not defined" in items["D"].output
+    assert report.total == {"score": 1.0, "max_score": 13.0, "manual_pending": 3.0}
+    html = student_page(report)
+    assert "3 more point(s) await review" in html and "1 of 10 points graded so far" in visible_text(html)
+    free = html[html.index("Free-text answers"):]
+    assert free.count("no answer</span>") == 3 and free.count("nothing to review") >= 3
+    assert "<code>B</code>" not in html[:html.index("Free-text answers")]   # not listed as an automatic test
+    dash = class_page([report], ["ex3_receptive_fields"])
+    assert "3 point(s) of free-text answers await review" in dash
+    rows = export_csv([report]).splitlines()
+    assert len(rows) == 2 and ",A," in rows[1]    # only the answered item goes out for review
+    entries = {e["extra_data"]["test"]: e for e in gradescope_results(report)["tests"]}
+    assert "pending" in entries["A"]["name"] and all(entries[n]["status"] == "failed" for n in "BCD")
+
+
+# As profiles.with_calibration writes it, but with a path for "file" (the page must show only its name to students).
+CALIBRATION = {"file": "/srv/course/calibration/cpu.json", "sha256": "0123456789abcdef", "profile": "cpu",
+               "date": "2026-11-30", "device": "cpu (2 cores)", "torch": f"2.14.1 {SCRIPT}", "seeds": [1, 2, 3],
+               "thresholds": {"ex6_cifar10_training": {"threshold": 0.7}}}
+
+
+def test_the_profile_is_explained_with_its_calibration(klass):
+    cpu = {"name": "cpu", "device": "cpu", "dataset": "synthetic-shapes-2560/1000-16px", "data_dir": None,
+           "calibration": CALIBRATION}
+    for r in klass:
+        r.profile = cpu
+    klass[0].exercises["ex6_cifar10_training"] = ExerciseResult("ex6_cifar10_training", "Training", [])
+    mine, dash = student_page(klass[0]), class_page(klass, EXERCISES)
+    for html in (mine, dash):
+        assert "generated data set of coloured shapes" in html
+        assert "2,560 training and 1,000 held-out images of 16x16 pixels" in html
+        assert "date 2026-11-30; device cpu (2 cores); torch 2.14.1 &lt;script&gt;" in html and "seeds 1, 2, 3" in html
+        assert "{" not in visible_text(html) and "profile calibration" not in html
+    assert "file cpu.json; sha256 0123456789abcdef" in mine
+    assert "/srv/course" not in mine                                 # the grading machine's folders stay private
+    assert "file /srv/course/calibration/cpu.json" in dash
+    assert "generated data set" not in student_page(klass[1])        # no training check in that report: no note
+    klass[0].profile = {"name": "gpu", "device": "cuda", "dataset": "cifar10"}
+    assert "CIFAR-10 (50,000 training images" in student_page(klass[0])
+
+
 def chromium_render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
     """The DOM Chromium built from ``page`` and every console message it logged."""
     proc = subprocess.run(
@@ -188,6 +293,83 @@ def chromium_render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
 
 def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", dom, flags=re.DOTALL)))
+
+
+# The pages run no script; this one lays each of them out in frames of the widths asked for, in one browser start,
+# and records how wide each document and each of its scrolling boxes is, and what sticks out past the frame.
+MEASURE = """<script>addEventListener("load", () => {
+  const found = [...document.querySelectorAll("iframe")].map(f => {
+    const doc = f.contentDocument.documentElement, body = f.contentDocument.body;
+    const out = [...body.querySelectorAll("*")]
+      .filter(e => e.getBoundingClientRect().right > doc.clientWidth + 0.5 && !e.closest(".scroll"))
+      .map(e => e.tagName + "." + e.className);
+    const scrolling = [...body.querySelectorAll(".scroll")].filter(e => e.scrollWidth > e.clientWidth + 0.5).length;
+    return {page: f.dataset.page, width: f.width, scroll: doc.scrollWidth, client: doc.clientWidth, out, scrolling};
+  });
+  document.body.dataset.layout = JSON.stringify(found);
+});</script>"""
+
+
+def chromium_layouts(pages: list[Path], widths: tuple[int, ...], tmp_path: Path) -> list[dict]:
+    """The layout of every page at every width (see MEASURE); srcdoc frames share the probe's origin."""
+    frames = "".join(f'<iframe data-page="{html_lib.escape(p.name)}" width="{w}" height="900" '
+                     f'srcdoc="{html_lib.escape(p.read_text(encoding="utf-8"))}"></iframe>'
+                     for p in pages for w in widths)
+    probe = tmp_path / "layout-probe.html"
+    probe.write_text(f"<!DOCTYPE html><html><body>{frames}{MEASURE}</body></html>", encoding="utf-8")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1400,900",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r'data-layout="([^"]*)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+def wide_class() -> list[StudentReport]:
+    """Eight exercises of long test names, long student ids, a training check with curves and a figure."""
+    names = ["ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
+             "ex5_alexnet_analysis", "ex6_cifar10_training", "ex7_retina_design", "ex8_ablation"]
+
+    def student(name: str, k: int) -> StudentReport:
+        exercises = {}
+        for j, e in enumerate(names):
+            passes = [(i + j + k) % 3 > 0 for i in range(5)]
+            tests = [records.TestResult(f"test_{e}_with_a_rather_long_descriptive_name[{i}]", 2.0 * ok, 2.0,
+                                        "passed" if ok else "failed", "" if ok else "returned 3, expected 4 " * 12)
+                     for i, ok in enumerate(passes)]
+            tests.append(records.TestResult("EXPLANATIONS.relu", 0.0, 2.0, "manual", "Awaiting review", "public",
+                                            answer="word " * 200))
+            exercises[e] = ExerciseResult(e, f"The title of {e}", tests)
+        return StudentReport(name, exercises, {"name": "cpu", "device": "cpu", "dataset": "synthetic-shapes-2560/1000",
+                                               "isolation": "bwrap", "calibration": CALIBRATION}, "0.1.0",
+                             started_at="2026-11-25T12:00:00+00:00", duration_s=40.0)
+
+    reports = [student(n, k) for k, n in enumerate(["a_student_id_that_is_far_longer_than_most_ids_2026", "bob",
+                                                    "carol", "dave", "eve"])]
+    for direction, test in zip(("at least", "at most"), reports[0].exercises["ex8_ablation"].tests):
+        test.metrics = {"accuracy": 0.8, "threshold": 0.7, "direction": direction, "epochs": 20, "seconds": 30.0,
+                        "trained_by": "grader (trusted side)", "dataset": "synthetic-shapes-2560/1000",
+                        "train_loss": [2.3 - 0.1 * i for i in range(20)],
+                        "variants": {v: {"val_acc": [0.1 + 0.03 * i for i in range(20)]} for v in
+                                     ("baseline", "no_dropout", "sigmoid", "no_augmentation")}}
+    reports[0].exercises["ex2_feature_maps"].tests[0].metrics = {"figure_png": png_base64()}
+    return reports
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_pages_fit_1024_and_1280_pixel_windows(tmp_path):
+    """Nothing sticks out of the window at 1024 px (a table too wide scrolls in its own box); at 1280 px nothing
+    even needs to scroll."""
+    reports, out = wide_class(), tmp_path / "reports"
+    write_student_report(out, reports[0])
+    write_class_outputs(out, reports, list(reports[0].exercises))
+    layouts = chromium_layouts([out / "index.html", out / reports[0].student / "feedback.html"], (1024, 1280), tmp_path)
+    assert len(layouts) == 4
+    for layout in layouts:
+        assert layout["scroll"] <= layout["client"] and not layout["out"], layout
+        assert layout["width"] == "1024" or not layout["scrolling"], layout
 
 
 @needs_chromium
@@ -216,7 +398,7 @@ def test_pages_render_in_chromium_with_the_numbers(klass, tmp_path):
     assert console == []
     text = visible_text(dom)
     bob = klass[1]
-    assert f"{bob.total['score']:g} of {bob.total['max_score'] - bob.total['manual_pending']:g} automatic points" in text
+    assert f"{bob.total['score']:g} of {bob.total['max_score'] - bob.total['manual_pending']:g} points graded" in text
     assert "What to fix" in text and "size=1," in text
 
 

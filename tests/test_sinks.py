@@ -95,7 +95,9 @@ def test_an_unread_answer_is_an_error_never_no_answer():
     broken = manual_result(spec, unread(SubmissionImportError("importing ex5.py raised SyntaxError")))
     assert (broken.status, broken.grader_error) == ("error", False) and "does not import" in broken.output
     undefined = manual_result(spec, manual_answer(spec.name, [], {}, None))
-    assert undefined.status == "manual" and "not defined" in undefined.output
+    # Nothing to read is not "pending review": it scores 0 at once, and stays a free-text item (score.unanswered).
+    assert (undefined.status, undefined.score, undefined.metrics) == ("failed", 0.0, {"free_text": True})
+    assert "not defined" in undefined.output
     good = manual_result(spec, manual_answer(spec.name, ["EXPLANATIONS"], {"EXPLANATIONS": {"relu": "x" * 50}}, None))
     assert good.status == "manual" and good.answer == "x" * 50
 
@@ -314,7 +316,7 @@ def test_hostile_classmates_do_not_stop_the_batch(graded):
     for name in ("printer", "ipython"):
         auto = _auto(reports[name])
         assert all(t.status == "passed" for t in auto), [(t.name, t.output) for t in auto if t.status != "passed"]
-    rows = list(csv.reader((out / "gradebook.csv").open()))
+    rows = list(csv.reader(io.StringIO((out / "gradebook.csv").read_text())))
     assert [r[0] for r in rows].count("alice") == 1 and "'@SUM_A1_" in [r[0] for r in rows]
 
 

@@ -7,6 +7,9 @@ from html import escape
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
+LEGEND_ITEM = 130        # horizontal room of one legend entry of a line chart
+MAX_EPOCH_TICKS = 12     # a line chart numbers every epoch up to this many
+AT_LEAST, AT_MOST = "at least", "at most"   # what a threshold requires of the measured value
 
 
 def _svg_open(width: int, height: int, title: str) -> str:
@@ -57,18 +60,24 @@ def _ticks(top: int) -> list[int]:
     return list(range(0, top + 1, step))
 
 
-def line_chart(series: dict[str, Sequence[float]], *, title: str, y_label: str = "",
+def line_chart(series: dict[str, Sequence[float | None]], *, title: str, y_label: str = "",
                threshold: float | None = None, width: int = 460, height: int = 220) -> str:
-    """One line per named series against the epoch (1, 2, ...); an optional dashed threshold line."""
-    clean = {k: [float(v) for v in vs if _finite(v)] for k, vs in series.items()}
-    clean = {k: vs for k, vs in clean.items() if vs}
+    """One line per named series against the epoch (1, 2, ...); an optional dashed threshold line.
+
+    A value that is not a finite number (a NaN loss is stored as null in report.json) leaves a gap at its epoch.
+    """
+    clean = {k: [float(v) if _finite(v) else None for v in vs] for k, vs in series.items()}
+    clean = {k: vs for k, vs in clean.items() if any(v is not None for v in vs)}
     if not clean:
         return ""
-    values = [v for vs in clean.values() for v in vs] + ([threshold] if threshold is not None else [])
+    values = [v for vs in clean.values() for v in vs if v is not None] + ([threshold] if _finite(threshold) else [])
     y_lo, y_hi = min(0.0, min(values)), max(values)
     y_hi = y_hi if y_hi > y_lo else y_lo + 1.0
     n = max(len(vs) for vs in clean.values())
-    left, bottom, right, head = 44, 34, 10, 24
+    per_row = max(1, (width - 44) // LEGEND_ITEM)
+    legend_rows = -(-len(clean) // per_row)
+    height += 14 * (legend_rows - 1)
+    left, bottom, right, head = 44, 20 + 14 * legend_rows, 10, 24
     plot_w, plot_h = width - left - right, height - bottom - head
 
     def xy(i: int, v: float) -> str:
@@ -81,42 +90,71 @@ def line_chart(series: dict[str, Sequence[float]], *, title: str, y_label: str =
         y = head + plot_h - plot_h * frac
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.3g}</text>')
-    if threshold is not None:
+    if _finite(threshold):
         y = xy(0, threshold).split(",")[1]
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" class="threshold"/>'
                      f'<text x="{width - right}" y="{float(y) - 4:.1f}" text-anchor="end">'
                      f'threshold {threshold:.3g}</text>')
     for k, (name, vs) in enumerate(clean.items()):
         colour = PALETTE[k % len(PALETTE)]
-        points = " ".join(xy(i, v) for i, v in enumerate(vs))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
-                     f'<title>{escape(name)}</title></polyline>')
-        parts.append(f'<text x="{left + 8 + 130 * k}" y="{height - 4}" fill="{colour}">■ {escape(name)}</text>')
+        for run in _runs(vs):   # one polyline per stretch of finite values; a lone point is a dot
+            pts = [xy(i, v) for i, v in run]
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(pts)}">'
+                         f'<title>{escape(name)}</title></polyline>' if len(pts) > 1 else
+                         f'<circle cx="{pts[0].split(",")[0]}" cy="{pts[0].split(",")[1]}" r="3" fill="{colour}">'
+                         f'<title>{escape(name)}</title></circle>')
+        row, col = divmod(k, per_row)
+        parts.append(f'<text x="{left + col * LEGEND_ITEM}" y="{head + plot_h + 30 + 14 * row}" fill="{colour}">'
+                     f'■ {escape(_clip(name, 18))}<title>{escape(name)}</title></text>')
     parts.append(f'<text x="{left + plot_w:.1f}" y="{head + plot_h + 14}" text-anchor="end">epoch {n}</text>'
                  f'<text x="{left}" y="{head + plot_h + 14}">epoch 1</text>')
+    if n <= MAX_EPOCH_TICKS:   # the epochs between, where they fit
+        parts += [f'<text x="{xy(i, y_lo).split(",")[0]}" y="{head + plot_h + 14}" text-anchor="middle">{i + 1}</text>'
+                  for i in range(1, n - 1)]
     if y_label:
         parts.append(f'<text x="{left}" y="{head - 4}" class="axis-label">{escape(y_label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def threshold_bar(value: float, threshold: float, *, label: str = "accuracy", width: int = 460) -> str:
-    """A horizontal bar of ``value`` on [0, max(1, value, threshold)] with the threshold marked."""
+def _runs(values: list[float | None]) -> list[list[tuple[int, float]]]:
+    """The stretches of consecutive finite values, with their epoch indices."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [r for r in runs if r]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def threshold_bar(value: float, threshold: float, *, passed: bool | None, direction: str = AT_LEAST,
+                  label: str = "accuracy", width: int = 460) -> str:
+    """A horizontal bar of ``value`` on [0, max(1, value, threshold)] with the threshold marked.
+
+    The colour is the test's verdict (green passed, red failed, grey when it did not decide), never which side
+    of the threshold the value lies on: a test may require staying *below* a threshold (``direction`` AT_MOST).
+    """
     if not (_finite(value) and _finite(threshold)):
         return ""
     top = max(1.0, value, threshold)
     left, right, height = 10, 10, 54
     span = width - left - right
-    reached = value >= threshold
-    colour = PALETTE[2] if reached else PALETTE[1]
+    colour = "#5f6368" if passed is None else PALETTE[2] if passed else PALETTE[1]
+    verdict = "" if passed is None else ": passed" if passed else ": failed"
+    rule = "at most" if direction == AT_MOST else "at least"
     tx = left + span * threshold / top
-    verdict = "reaches" if reached else "is below"
-    return (_svg_open(width, height, f"{label} {value:.4g} {verdict} the threshold {threshold:.4g}") +
+    anchor = "start" if tx < left + 60 else "end" if tx > width - right - 60 else "middle"
+    return (_svg_open(width, height, f"{label} {value:.4g}, required {rule} {threshold:.4g}{verdict}") +
             f'<rect x="{left}" y="18" width="{span}" height="16" class="track"/>'
             f'<rect x="{left}" y="18" width="{span * value / top:.1f}" height="16" fill="{colour}"/>'
             f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="12" y2="40" class="threshold"/>'
-            f'<text x="{left}" y="12">{escape(label)} {value:.4g}</text>'
-            f'<text x="{tx:.1f}" y="52" text-anchor="middle">threshold {threshold:.4g}</text></svg>')
+            f'<text x="{left}" y="12">{escape(label)} {value:.4g}{verdict}</text>'
+            f'<text x="{tx:.1f}" y="52" text-anchor="{anchor}">required: {rule} {threshold:.4g}</text></svg>')
 
 
 def _finite(v: object) -> bool:

@@ -11,7 +11,18 @@ from cnngrade.manual import is_manual
 from cnngrade.records import StudentReport
 from cnngrade.report import charts
 from cnngrade.report.html import anchor
-from cnngrade.report.page import badge, bar, first_line, meta_line, page, percent, points
+from cnngrade.report.page import (
+    badge,
+    bar,
+    first_line,
+    meta_line,
+    page,
+    percent,
+    points,
+    profile_items,
+    profile_note,
+    scroll,
+)
 
 PROBLEM_STATUSES = ("error", "timeout")
 VISIBLE_TESTS = 25   # the hardest tests shown at once; the rest fold away
@@ -19,7 +30,7 @@ VISIBLE_TESTS = 25   # the hardest tests shown at once; the rest fold away
 
 @dataclasses.dataclass
 class ExerciseStats:
-    """How the class did on one exercise (automatic points only; manual items are pending)."""
+    """How the class did on one exercise (the points graded so far; free-text points pending review left out)."""
 
     exercise: str
     title: str
@@ -79,7 +90,7 @@ def _run_summary(reports: list[StudentReport]) -> dict[str, str]:
         last = max(s + datetime.timedelta(seconds=d) for s, d in starts)
         wall = f"{(last - first).total_seconds():.0f} s"
     profile = reports[0].profile if reports else {}
-    return {**{f"profile {k}": str(v) for k, v in profile.items()},
+    return {**profile_items(profile),
             "cnngrade": reports[0].version if reports else "", "started": min((r.started_at for r in reports), default=""),
             "wall time": wall, "student time": f"{sum(r.duration_s for r in reports):.0f} s"}
 
@@ -91,7 +102,7 @@ def _headline(ex_stats: list[ExerciseStats], reports: list[StudentReport]) -> st
     hardest = min(rated, key=lambda s: s.mean_percent)
     return (f'<p class="callout">Hardest exercise: <a href="#ex-{anchor(hardest.exercise)}"><b>'
             f"{escape(hardest.exercise)}</b></a> ({escape(hardest.title)}): the class averaged "
-            f"<b>{hardest.mean_percent:.0f}%</b> of its automatic points ({hardest.handed_in} of {len(reports)} "
+            f"<b>{hardest.mean_percent:.0f}%</b> of its points graded so far ({hardest.handed_in} of {len(reports)} "
             f"handed it in).</p>")
 
 
@@ -101,8 +112,8 @@ def _exercise_table(ex_stats: list[ExerciseStats], n: int) -> str:
         f'{escape(s.title)}</span></td><td class="num">{s.handed_in} / {n}</td>'
         f'<td class="num">{s.mean_percent:.0f}%</td><td style="width:40%">{bar(s.mean_percent / 100)}</td></tr>'
         for s in ex_stats)
-    return ('<table><tr><th>exercise</th><th class="num">handed in</th><th class="num">class average</th>'
-            f"<th></th></tr>{rows}</table>")
+    return scroll('<table><tr><th>exercise</th><th class="num">handed in</th><th class="num">class average</th>'
+                  f"<th></th></tr>{rows}</table>")
 
 
 def _test_table(stats: list[TestRate]) -> str:
@@ -114,9 +125,9 @@ def _test_table(stats: list[TestRate]) -> str:
     head = ('<tr><th>exercise</th><th>test</th><th class="num">points</th><th class="num">passed</th>'
             '<th class="num">pass rate</th><th></th></tr>')
     shown, rest = stats[:VISIBLE_TESTS], stats[VISIBLE_TESTS:]
-    more = (f"<details><summary>{len(rest)} more test(s)</summary><table>{head}"
-            f'{"".join(row(s) for s in rest)}</table></details>' if rest else "")
-    return f'<table>{head}{"".join(row(s) for s in shown)}</table>{more}'
+    more = (f"<details><summary>{len(rest)} more test(s)</summary>"
+            + scroll(f'<table>{head}{"".join(row(s) for s in rest)}</table>') + "</details>" if rest else "")
+    return scroll(f'<table>{head}{"".join(row(s) for s in shown)}</table>') + more
 
 
 def _problems(reports: list[StudentReport]) -> str:
@@ -134,23 +145,33 @@ def _problems(reports: list[StudentReport]) -> str:
                             f"{escape(first_line(bad[0].output))}</td></tr>")
     if not rows:
         return '<p class="muted">No errors or timeouts.</p>'
-    return ("<table><tr><th>student</th><th>exercise</th><th>what</th><th>first line of the message</th></tr>"
-            + "".join(rows) + "</table>")
+    return scroll("<table><tr><th>student</th><th>exercise</th><th>what</th><th>first line of the message</th></tr>"
+                  + "".join(rows) + "</table>")
 
 
 def _student_table(reports: list[StudentReport], exercises: list[str]) -> str:
-    heads = "".join(f'<th class="num">{escape(e.split("_")[0])}</th>' for e in exercises)
+    """One row per student; an exercise's maximum is said once in its heading, so the columns stay narrow."""
+    tops = {e: next((r.exercises[e].max_score for r in reports if e in r.exercises), 0.0) for e in exercises}
+    heads = "".join(f'<th class="num">{escape(e.split("_")[0])}<br><span class="small">/ {tops[e]:g}</span></th>'
+                    for e in exercises)
     rows = []
     for r in reports:
         t = r.total
-        cells = "".join(f'<td class="num">{points(r.exercises[e].score, r.exercises[e].max_score)}</td>'
-                        if e in r.exercises else '<td class="num">-</td>' for e in exercises)
+        cells = "".join(_score_cell(r, e, tops[e]) for e in exercises)
         pct = graded_percent(t["score"], t["max_score"], t["manual_pending"])
         rows.append(f'<tr><td><a href="{escape(quote(r.student))}/feedback.html">{escape(r.student)}</a></td>'
                     f'{cells}<td class="num"><b>{points(t["score"], t["max_score"])}</b></td>'
                     f'<td class="num">{pct:.0f}%</td><td class="num">{t["manual_pending"]:g}</td></tr>')
-    return (f'<table><tr><th>student</th>{heads}<th class="num">total</th><th class="num">graded %</th>'
-            f'<th class="num">pending review</th></tr>{"".join(rows)}</table>')
+    return scroll(f'<table class="students"><tr><th>student</th>{heads}<th class="num">total</th>'
+                  f'<th class="num">graded %</th><th class="num">pending<br>review</th></tr>{"".join(rows)}</table>')
+
+
+def _score_cell(report: StudentReport, exercise: str, top: float) -> str:
+    ex = report.exercises.get(exercise)
+    if ex is None:
+        return '<td class="num">-</td>'
+    # A report graded with another grader.yaml may have another maximum: then it is said in the cell.
+    return f'<td class="num">{ex.score:g}</td>' if ex.max_score == top else f'<td class="num">{points(ex.score, ex.max_score)}</td>'
 
 
 def _flagged_pairs(info: object) -> list[dict]:
@@ -181,8 +202,8 @@ def similarity_section(summary: dict | None) -> str:
     return ('<section><h2>Similar code</h2><p class="callout" style="border-left-color:var(--warn);background:'
             f'#fff8e1">{total} pair(s) of students with suspiciously similar code: a signal for a person to review, '
             'never a score change. <a href="similarity/index.html">All pairs, side by side</a>.</p>'
-            '<table><tr><th>exercise</th><th class="num">pairs flagged</th><th>most similar pair</th></tr>'
-            f'{"".join(rows)}</table></section>')
+            + scroll('<table><tr><th>exercise</th><th class="num">pairs flagged</th><th>most similar pair</th></tr>'
+                     f'{"".join(rows)}</table>') + '</section>')
 
 
 def class_page(reports: list[StudentReport], exercises: list[str], similarity: dict | None = None) -> str:
@@ -191,7 +212,7 @@ def class_page(reports: list[StudentReport], exercises: list[str], similarity: d
     ex_stats = exercise_stats(reports, exercises)
     totals = [graded_percent(r.total["score"], r.total["max_score"], r.total["manual_pending"]) for r in reports]
     summary = (f"{n} student(s); median {statistics.median(totals):.0f}%, mean {statistics.fmean(totals):.0f}% "
-               f"of the automatic points" if totals else "no students")
+               f"of the points graded so far" if totals else "no students")
     pending = sum(r.total["manual_pending"] for r in reports)
     warnings = sorted({r.warning for r in reports if r.warning})
     review = "".join(f'<p class="callout">{escape(w)}</p>' for w in warnings)
@@ -199,8 +220,9 @@ def class_page(reports: list[StudentReport], exercises: list[str], similarity: d
               f"(<code>cnngrade manual export</code>).</p>" if pending else "")
     body = (
         f'<header class="card"><div class="muted small">cnngrade class dashboard</div><h1>{escape(summary)}</h1>'
-        f"{meta_line(_run_summary(reports))}{_headline(ex_stats, reports)}{review}</header>"
-        f"<section><h2>Score distribution</h2>{charts.histogram(totals, label='score (% of automatic points)')}"
+        f"{meta_line(_run_summary(reports))}{profile_note(reports[0].profile if reports else {}, for_student=False)}"
+        f"{_headline(ex_stats, reports)}{review}</header>"
+        f"<section><h2>Score distribution</h2>{charts.histogram(totals, label='score (% of the points graded so far)')}"
         f"</section>"
         f"<section><h2>Exercises</h2>{_exercise_table(ex_stats, n)}</section>"
         f'<section><h2>Tests, hardest first</h2><p class="small muted">Pass rate among the students who handed '

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from html import escape
+from pathlib import PurePath
 from typing import Any
 
 STATUS_LABELS = {
@@ -16,6 +18,9 @@ STATUS_LABELS = {
     "manual": "awaiting review", "missing": "file missing", "advice": "advice",
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The cpu profile's data set name (profiles.py): synthetic-shapes-TRAIN/HELD_OUT[-SIZEpx]; 32 px when unsaid.
+SYNTHETIC = re.compile(r"synthetic-shapes-(\d+)/(\d+)(?:-(\d+)px)?")
+CALIBRATION_KEYS = ("date", "device", "torch", "seeds", "file", "sha256")   # shown from profile["calibration"]
 MAX_FIGURE_BYTES = 4 << 20   # a figure bigger than this is a runaway plot, not feedback
 
 CSS = """
@@ -57,6 +62,11 @@ svg .track { fill: #e8eaed; } svg .chart-title { font-weight: 600; font-size: 12
 details > summary { cursor: pointer; color: var(--muted); }
 .charts { display:flex; flex-wrap: wrap; gap: 12px; }
 a { color: #0b57d0; }
+/* A wide table scrolls inside its own box; long names and ids wrap instead of widening the page. */
+.scroll { overflow-x: auto; max-width: 100%; }
+td code, td a, .meta b { overflow-wrap: anywhere; word-break: break-word; }
+table.students td, table.students th { padding: 5px 6px; }
+table.students th.num { white-space: nowrap; }
 """
 
 
@@ -123,3 +133,55 @@ def meta_line(items: dict[str, Any]) -> str:
     """'label: value' pairs for the header; empty values are left out."""
     cells = [f"<span>{escape(k)}: <b>{escape(str(v))}</b></span>" for k, v in items.items() if v not in ("", None)]
     return f'<div class="meta">{"".join(cells)}</div>'
+
+
+def scroll(table: str) -> str:
+    """A table in a box of its own that scrolls sideways when the window is too narrow for it."""
+    return f'<div class="scroll">{table}</div>'
+
+
+def profile_items(profile: dict[str, Any]) -> dict[str, str]:
+    """The profile's plain values for the header ('profile device: cpu'); nested ones get a line of their own."""
+    return {f"profile {k}": str(v) for k, v in profile.items()
+            if v not in ("", None) and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def profile_note(profile: dict[str, Any], *, for_student: bool) -> str:
+    """One sentence on what the training checks ran on, and the calibration the thresholds come from."""
+    name = profile.get("name")
+    if name == "cpu":
+        sizes = SYNTHETIC.search(str(profile.get("dataset", "")))
+        side = int(sizes[3] or 32) if sizes else 0
+        counts = (f"{int(sizes[1]):,} training and {int(sizes[2]):,} held-out images of {side}x{side} pixels" if sizes
+                  else "a few thousand small images")
+        what = (f"The training checks (ex6, ex8) used the <b>cpu</b> profile: cnngrade's generated data set of coloured "
+                f"shapes in ten classes ({counts}), a few epochs on the CPU; their accuracy thresholds are set for "
+                "that data set, not for CIFAR-10.")
+    elif name == "gpu":
+        what = ("The training checks (ex6, ex8) used the <b>gpu</b> profile: CIFAR-10 (50,000 training images; "
+                "the held-out images are drawn from its test set by a secret of this grading run) with the handout's "
+                "recipe on a GPU.")
+    else:
+        return ""
+    return f'<p class="small muted">{what}{calibration_line(profile.get("calibration"), for_student=for_student)}</p>'
+
+
+def calibration_line(calibration: Any, *, for_student: bool) -> str:
+    """' Thresholds calibrated: date <date>; device <device>; torch <version>; seeds <...>; file <name>; ...' or ''.
+
+    ``calibration`` is the profile's entry (profiles.with_calibration); every value is escaped.
+    """
+    if not isinstance(calibration, dict) or not calibration:
+        return ""
+    parts = []
+    for key in CALIBRATION_KEYS:
+        value = calibration.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value[:12]) + (", …" if len(value) > 12 else "")
+        value = str(value)
+        if key == "file" and for_student:
+            value = PurePath(value).name   # where it lies on the grading machine is not the student's business
+        parts.append(f"{key} {escape(first_line(value, 120))}")
+    return f" Thresholds calibrated: {'; '.join(parts)}." if parts else ""
