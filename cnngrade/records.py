@@ -12,6 +12,7 @@ STATUSES = ("passed", "failed", "error", "timeout", "manual", "missing", "advice
 class TestResult:
     """The verdict of one test (or one manual item) for one student."""
 
+    __test__ = False   # not a pytest test class, whatever its name
     name: str
     score: float
     max_score: float

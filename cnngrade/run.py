@@ -24,7 +24,10 @@ from cnngrade.sandbox import Limits
 
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--assert=plain", "--import-mode=importlib",
                "--no-header", "--tb=no", "-o", "addopts=", "-o", "python_files=test_*.py",
-               "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+               "-W", "ignore::pytest.PytestAssertRewriteWarning",
+               # Its clean-up runs gc.collect() five times over torch's heap (seconds per run); nothing here reads
+               # the unraisable exceptions it would report.
+               "-p", "no:unraisableexception"]
 
 
 @dataclasses.dataclass
@@ -73,7 +76,8 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
     if files:
         _pytest_main([*files, *PYTEST_ARGS, "--rootdir", str(graders), "-c", os.devnull], plugin)
     flag_overloaded(plugin.outcomes)
-    return [exercise_result(cfg, plugin.outcomes[e], plugin.manual.get(e, {}), plugin.outputs.get(e, "")).to_dict()
+    return [exercise_result(cfg, plugin.outcomes[e], plugin.manual.get(e, {}), plugin.outputs.get(e, ""),
+                            plugin.collected.get(e, [])).to_dict()
             for e, cfg in configs.items()]
 
 
@@ -125,19 +129,36 @@ def check_graders(configs: list[ExerciseConfig], graders_dir: Path) -> None:
     if collector.errors:
         raise GraderConfigError(f"a grader does not import: {collector.errors[0]}")
     for cfg in configs:
-        found = collector.names.get(cfg.exercise, [])
-        declared = [t.name for t in cfg.tests]
-        extra = sorted(set(found) - set(declared))
-        absent = sorted(set(declared) - set(found))
-        if extra:
-            raise GraderConfigError(f"{cfg.directory}/grader.yaml gives no points to test(s) {', '.join(extra)}")
-        if absent:
-            raise GraderConfigError(f"{cfg.directory}/grader.yaml lists test(s) that do not exist: {', '.join(absent)}")
+        match_tests(cfg, collector.names.get(cfg.exercise, []))
 
 
-def child_main(spec_path: str, out_path: str, err_path: str) -> None:
-    """Entry point of a grading process started by the pipeline; a failure leaves its traceback in err_path."""
+def match_tests(cfg: ExerciseConfig, found: list[str]) -> None:
+    """The collected test ids against grader.yaml: every id covered by one entry (``test_x`` covers the cases
+    ``test_x[a]``, ``test_x[b]`` of a parametrized test), every entry covering something, case counts as
+    declared; else a one-line GraderConfigError naming the file and the test."""
+    where = cfg.directory / "grader.yaml"
+    extra = sorted(n for n in found if not any(t.covers(n) for t in cfg.tests))
+    if extra:
+        raise GraderConfigError(f"{where}: tests: gives no points to test(s) {', '.join(extra)}")
+    absent = [t.name for t in cfg.tests if not any(t.covers(n) for n in found)]
+    if absent:
+        raise GraderConfigError(f"{where}: tests: lists test(s) that do not exist: {', '.join(absent)}")
+    for t in cfg.tests:
+        count = sum(1 for n in found if t.covers(n) and n != t.name)
+        if t.cases is not None and count != t.cases:
+            raise GraderConfigError(f"{where}: tests.{t.name}.cases: says {t.cases}, the grader has {count} case(s)")
+
+
+def child_main(spec_path: str, out_path: str, err_path: str, cohort: dict[str, Any] | None = None) -> None:
+    """Entry point of a grading process started by the pipeline; a failure leaves its traceback in err_path.
+
+    ``cohort``: the batch's cohort service (address and authkey, cohort_service), passed here rather than in the
+    job file so that its key is never on disk.
+    """
     try:
+        from cnngrade import cohort_service
+
+        cohort_service.use(cohort)
         main([spec_path, out_path])
     except BaseException:
         Path(err_path).write_text(traceback.format_exc()[-4000:])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SUBMISSIONS
 
 from cnngrade.check import check_folder, check_text, counterexample_line
 from cnngrade.cli import main
@@ -17,6 +16,7 @@ from cnngrade.config import load_exercise
 from cnngrade.errors import UsageError
 from cnngrade.run import public_part
 from cnngrade.validate import STUBS_DIR
+from tests.harness import SUBMISSIONS
 
 EXERCISE = "ex1_output_size"
 

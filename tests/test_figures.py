@@ -44,6 +44,7 @@ def judge_maps(drawing: F.Drawing, maps: np.ndarray) -> tuple[int, int, list[int
 
 
 # -- ex2: feature maps --------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("style", [{}, {"cmap": "Greys_r"}, {"cmap": "Greys"}, {"origin": "lower"},
                                    {"interpolation": "nearest", "vmin": -4, "vmax": 4}])
 def test_eight_grey_maps_pass(style):
@@ -51,6 +52,7 @@ def test_eight_grey_maps_pass(style):
     assert judge_maps(drawn(maps_figure(maps, **style)), maps) == (8, 8, [])
 
 
+@pytest.mark.slow
 def test_one_row_of_small_panels_and_colorbars_pass():
     maps = random_maps(1)
     fig = Figure()  # the default 6.4 x 4.8 inches: eight narrow panels
@@ -62,6 +64,7 @@ def test_one_row_of_small_panels_and_colorbars_pass():
     assert judge_maps(drawing, maps) == (8, 8, [])
 
 
+@pytest.mark.slow
 def test_wrong_plots_fail_their_judge():
     maps = random_maps(2)
     assert judge_maps(drawn(maps_figure(maps, cmap="viridis")), maps) == (8, 0, [])
@@ -80,6 +83,7 @@ def history(seed: int = 0, n: int = 6) -> dict[str, list[float]]:
     return {"train_loss": (0.05 + 2 * rng.random(n)).tolist(), "val_acc": rng.random(n).tolist()}
 
 
+@pytest.mark.slow
 def test_history_curves_in_any_units():
     h = history()
     fig = Figure()
@@ -129,6 +133,7 @@ def labelled_names(drawing: F.Drawing, res: dict[str, list[float]]) -> list[str]
     return [name for name in VARIANTS if any(F.labelled(drawing, m, name) for m in F.curves(drawing, res[name]))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["label", "pretty", "handles", "colour_text", "subplot_titles", "fig_legend"])
 def test_lines_named_by_their_legend_or_label(style):
     res = results()
@@ -154,6 +159,7 @@ def test_lines_named_by_their_legend_or_label(style):
     assert labelled_names(drawn(fig), res) == list(VARIANTS)
 
 
+@pytest.mark.slow
 def test_unlabelled_or_mislabelled_lines_are_not_named():
     res = results(1)
     fig = Figure()
@@ -238,7 +244,7 @@ def image_svg(png: bytes | str) -> bytes:
     pytest.param(b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                  + svg("<text>&x;</text>"), id="external-entity"),
     pytest.param(svg("<g>" * 100 + "</g>" * 100), id="deep-nesting"),
-    pytest.param(svg("<g/>" * (F.MAX_ELEMENTS + 1)), id="too-many-elements"),
+    pytest.param(svg("<g/>" * (F.MAX_ELEMENTS + 1)), id="too-many-elements", marks=pytest.mark.slow),
     pytest.param(svg("<!--" + "x" * F.MAX_SVG_BYTES + "-->"), id="over-size"),
     pytest.param(b"<svg", id="malformed"),
     pytest.param(b"\xff\xfe\x00junk", id="not-xml"),

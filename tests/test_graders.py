@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ANCHORS, assert_verdict, grade_variants, variants
 
 from cnngrade.config import EXERCISES
 from cnngrade.records import StudentReport
+from tests.harness import ANCHORS, assert_verdict, grade_variants, variants
 
 # The training thresholds of ex6/ex8 have their own harness (tests/test_training.py); here, the other checks.
 GRADER_FILES = {"ex6_cifar10_training": ["test_ex6_cifar10_training.py"], "ex8_ablation": ["test_ex8_ablation.py"]}

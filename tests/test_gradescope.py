@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_readme import doc_argv, instructor_commands
 
 from cnngrade.cli import main
 from cnngrade.errors import IsolationUnavailable
@@ -19,6 +18,7 @@ from cnngrade.gradescope_export import GRADERS, SETTINGS, STUDENT
 from cnngrade.release import wheel_name
 from cnngrade.sandbox import check_isolation
 from cnngrade.validate import SOLUTIONS_DIR
+from tests.test_readme import doc_argv, instructor_commands
 
 EXERCISE = "ex1_output_size"
 

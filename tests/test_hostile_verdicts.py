@@ -15,10 +15,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import expected_failures, graders_subset
 
 from cnngrade.config import EXERCISES, GRADERS_DIR, PROJECT_ROOT
 from cnngrade.pipeline import grade_class
+from tests.harness import expected_failures, graders_subset
 
 HOSTILE = Path(__file__).parent / "adversarial"
 GRADERS_LINE = re.compile(r"^#\s*graders:\s*(.+)$", re.MULTILINE)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_readme import doc_argv, instructor_commands
 
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
@@ -20,6 +19,7 @@ from cnngrade.otter_export import case_function_name, master_notebook, otter_com
 from cnngrade.pipeline import grade_class
 from cnngrade.release import wheel_name
 from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from tests.test_readme import doc_argv, instructor_commands
 
 if not os.environ.get("CI"):   # CI installs the dev extra, so there a missing otter is a failure, not a skip
     pytest.importorskip("otter", reason="otter-grader is an optional extra: pip install -e '.[otter]'")

@@ -15,7 +15,11 @@ def test_readme_starts_with_two_single_line_commands():
     first, second = setup_commands()
     assert "\n" not in first and "\n" not in second
     assert first.endswith("cnngrade demo") and "pip install" in first
-    assert second.endswith("python -m pytest") and "pip install" in second
+    assert "pip install" in second
+    # The type check, then both lanes, the fast one first so that a failure shows within a minute, each with its
+    # slowest tests.
+    assert second.endswith('&& mypy && python -m pytest -m "not slow" --durations=10 '
+                           '&& python -m pytest -m slow --durations=25')
 
 
 def test_ci_runs_the_readme_test_command():

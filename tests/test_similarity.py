@@ -16,8 +16,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import SUBMISSIONS
-from test_html import chromium_render, make_report, needs_chromium, visible_text
 
 from cnngrade import similarity
 from cnngrade.cli import main
@@ -27,6 +25,8 @@ from cnngrade.notebooks import notebook_text, source_cells
 from cnngrade.report.dashboard import similarity_section
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.similarity import Document, compare_exercise
+from tests.harness import SUBMISSIONS
+from tests.test_html import chromium_render, make_report, needs_chromium, visible_text
 
 EX3 = "ex3_receptive_fields"
 HOSTILE = "</pre><script>alert('owned')</script><img src=x onerror=alert(1)>"
@@ -201,6 +201,7 @@ def edits_of(reference: str, paths: list[Path]) -> set[str]:
             if difflib.SequenceMatcher(None, reference, p.read_text(), autojunk=False).ratio() >= 0.8}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_a_disguised_copy_is_flagged_and_honest_variants_are_not(exercise):
     goods = good_variants(exercise)

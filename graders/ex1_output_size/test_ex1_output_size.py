@@ -6,8 +6,7 @@ import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from cnngrade.checks import call_text, expect_int, expect_raises
-from cnngrade.graderkit import values
+from cnngrade.graderkit import call_text, expect_int, expect_raises, values
 
 QUESTIONS = {"a": (28, 5, 0, 1), "b": (64, 3, 1, 1), "c": (128, 3, 0, 2), "d": (224, 7, 3, 2)}
 

@@ -13,11 +13,18 @@ from hypothesis import strategies as st
 from PIL import Image
 from torchvision.transforms import ToTensor
 
-from cnngrade.checks import show
-from cnngrade.client import Handle
-from cnngrade.errors import StudentError
-from cnngrade.graderkit.figures import image_panels, is_grey, render, resembles
-from cnngrade.graderkit.values import mapping, tensor
+from cnngrade.graderkit import (
+    Handle,
+    StudentError,
+    handle,
+    image_panels,
+    is_grey,
+    mapping,
+    render,
+    resembles,
+    show,
+    tensor,
+)
 
 # The file formats each PIL mode is written in; every pair here reopens in the same mode.
 FORMATS = {
@@ -92,9 +99,7 @@ def test_load_grayscale(submission, mode, data, height, width, seed):
 # kernel_size, stride or padding the object reports about itself.
 def conv_handle(submission, seed: int) -> Handle:
     """make_conv(seed), which stays in the worker (a module is never plain data)."""
-    conv = submission.make_conv(seed)
-    assert isinstance(conv, Handle), f"make_conv({seed}) returned {show(conv)}; expected a torch.nn.Conv2d"
-    return conv
+    return handle(submission.make_conv(seed), f"make_conv({seed})", "a torch.nn.Conv2d")
 
 
 def claimed_weights(submission, conv: Handle, call: str, *, bias: bool) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -10,9 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnngrade import measure
-from cnngrade.checks import call_text, expect_int, expect_raises, show
-from cnngrade.graderkit import values
+from cnngrade.graderkit import call_text, expect_int, expect_raises, measure, show, values
 
 # The handout's stacks, input to output, as measure.Layer tuples (kind, kernel, stride, dilation).
 CONV3 = ("conv", 3, 1, 1)

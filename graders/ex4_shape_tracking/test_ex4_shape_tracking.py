@@ -19,11 +19,16 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnngrade.checks import show
-from cnngrade.equivalence import assert_equivalent
-from cnngrade.errors import StudentError
-from cnngrade.graderkit import values
-from cnngrade.worker.helpers import build_nested, build_sequential, build_shuffled, leaf_output_shapes
+from cnngrade.graderkit import (
+    StudentError,
+    assert_equivalent,
+    build_nested,
+    build_sequential,
+    build_shuffled,
+    leaf_output_shapes,
+    show,
+    values,
+)
 
 ANSWER_INPUT = (4, 3, 64, 64)  # the handout's question
 EQUIVALENCE_INPUTS = [(2, 3, 32, 32), (1, 3, 20, 28), (3, 3, 8, 8)]  # odd sizes expose padding and pooling slips

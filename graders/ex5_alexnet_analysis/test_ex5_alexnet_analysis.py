@@ -6,8 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnngrade.checks import call_text, expect_close, expect_int
-from cnngrade.graderkit import values
+from cnngrade.graderkit import call_text, expect_close, expect_int, values
 
 # The handout's layers: AlexNet's FC6 and LeNet-5's first fully connected layer, both with a bias.
 ALEXNET_FC6 = (9216, 4096)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnngrade import reference as ref
-from cnngrade.checks import show
-from cnngrade.equivalence import (
+from cnngrade.graderkit import (
     assert_equivalent,
     assert_train_mode_dropout,
+    build_sequential,
+    images,
     load_grader_weights,
+    rng,
+    show,
 )
+from cnngrade.graderkit import reference as ref
 from cnngrade.graderkit import values as strict  # strict readers of worker data
-from cnngrade.worker.helpers import build_sequential
 
 # A small network for the loop checks: a dropout layer makes the train/eval mode visible in the weights.
 SMALL = [["Conv2d", {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1}], ["ReLU", {}],
@@ -27,14 +29,6 @@ SMALL = [["Conv2d", {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "pad
          ["Linear", {"in_features": 64, "out_features": 5}]]
 LINEAR = [["Flatten", {}], ["Linear", {"in_features": 192, "out_features": 5}]]
 CLASSES = 5
-
-
-def rng(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def images(seed: int, n: int, side: int = 32) -> torch.Tensor:
-    return torch.randn(n, 3, side, side, generator=rng(seed))
 
 
 def trusted_copy(spec: list, state: dict) -> torch.nn.Sequential:
@@ -365,7 +359,7 @@ def test_fit_uses_adam(submission, seed):
 def test_plot_history(submission, seed, metrics):
     """The figure as drawn (SVG rendered in the worker, read on the trusted side): a curve per series, in any
     units (accuracy in percent, loss on a log scale), larger values higher up."""
-    from cnngrade.graderkit.figures import curves, render
+    from cnngrade.graderkit import curves, render
 
     g = rng(seed)
     n = 5 + seed % 4

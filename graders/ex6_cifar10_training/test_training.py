@@ -2,9 +2,8 @@
 weights once their MiniAlexNet is proven to compute it, trained here with the recipe, reaches the profile's accuracy."""
 from __future__ import annotations
 
-from cnngrade import reference as ref
-from cnngrade.profiles import training_settings
-from cnngrade.training import recipe_text, record, student_network, train_and_score, worker_threads
+from cnngrade.graderkit import recipe_text, record, student_network, train_and_score, training_settings, worker_threads
+from cnngrade.graderkit import reference as ref
 
 
 def test_training_reaches_threshold(submission, profile, exercise_config, metrics, seed):

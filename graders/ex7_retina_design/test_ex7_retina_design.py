@@ -22,12 +22,18 @@ from typing import Any
 import pytest
 import torch
 
-from cnngrade.checks import expect_int, show
-from cnngrade.client import Handle
-from cnngrade.errors import StudentError
-from cnngrade.graderkit import rf, values
-from cnngrade.graderkit.values import BadValue
-from cnngrade.measure import Layer, receptive_field
+from cnngrade.graderkit import (
+    BadValue,
+    Handle,
+    Layer,
+    StudentError,
+    expect_int,
+    handle,
+    receptive_field,
+    rf,
+    show,
+    values,
+)
 
 SIDE = rf.SIDE       # 512: the images the design is for
 LESION = 64          # pixels a lesion can span: one final unit must see at least this much
@@ -45,9 +51,7 @@ def images(n: int, seed: int = INPUT_SEED, side: int = SIDE) -> torch.Tensor:
 
 def build(submission, **kwargs: Any) -> Handle:
     model = submission.build_retina_cnn(**kwargs)
-    call = f"build_retina_cnn({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-    assert isinstance(model, Handle), f"{call} returned {show(model)}; expected a torch.nn.Module"
-    return model
+    return handle(model, f"build_retina_cnn({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})")
 
 
 def part(submission, model: Handle, name: str) -> Handle:

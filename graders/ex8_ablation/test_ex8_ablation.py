@@ -8,27 +8,24 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnngrade import reference as ref
-from cnngrade.checks import show
-from cnngrade.equivalence import (
+from cnngrade.graderkit import (
+    StudentError,
     assert_equivalent,
     assert_same_outputs,
     assert_train_mode_dropout,
+    images,
     load_grader_weights,
     load_student_weights,
+    show,
     unobservable_tensors,
 )
-from cnngrade.errors import StudentError
+from cnngrade.graderkit import reference as ref
 from cnngrade.graderkit import values as strict  # strict readers of worker data
 
 VARIANTS = ("baseline", "no_dropout", "sigmoid", "no_augmentation")
 # name -> (activation, dropout rate, uses augmentation), as the contract defines each variant.
 SPEC = {"baseline": ("relu", 0.5, True), "no_dropout": ("relu", 0.0, True),
         "sigmoid": ("sigmoid", 0.5, True), "no_augmentation": ("relu", 0.5, False)}
-
-
-def images(seed: int, n: int, side: int = 32) -> torch.Tensor:
-    return torch.randn(n, 3, side, side, generator=torch.Generator().manual_seed(seed))
 
 
 def variant(submission, name: str, seed: int = 42):
@@ -206,7 +203,7 @@ def test_plot_ablation(submission, seed, metrics):
     """The figure as drawn (SVG rendered in the worker, read on the trusted side): per variant a curve of its
     validation accuracies (in any units) and a text naming the variant tied to that curve by colour (a legend
     entry or a label), matched leniently: case, '_' against a space and surrounding spaces do not matter."""
-    from cnngrade.graderkit.figures import curves, labelled, render
+    from cnngrade.graderkit import curves, labelled, render
 
     g = torch.Generator().manual_seed(seed)
     n = 4 + seed % 5
