@@ -1,0 +1,101 @@
+"""What a student's six CPU exercises cost through `cnngrade grade`, and one exercise through the otter route, in
+bare ``import torch`` times measured in the same run.
+
+Every student of the class is the reference solutions of ex1-ex5 and ex7. The class is graded with
+``cnngrade grade --jobs J --profile cpu`` (the whole pipeline: intake, the trusted grading process per
+student, one sandbox per student whose zygote imports torch once, every grader test); the figure is the
+batch's wall time per student divided by the median of bare ``python -c 'import torch'`` runs. The otter
+route exports ex1 with ``cnngrade export otter`` and times ``otter run`` of its reference notebook (the
+kernel runs the notebook, then cnngrade grades it outside the kernel), per exercise.
+
+    python bench/class_bench.py --students 6 --jobs 2 --otter-runs 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU_EXERCISES = ("ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
+                 "ex5_alexnet_analysis", "ex7_retina_design")
+
+
+def timed(argv: list[str], **kwargs) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - t0
+
+
+def bare_import(repeat: int) -> float:
+    return statistics.median(timed([sys.executable, "-c", "import torch"]) for _ in range(repeat))
+
+
+def grade_class(tmp: Path, students: int, jobs: int) -> float:
+    klass = tmp / "class"
+    for i in range(students):
+        folder = klass / f"s{i:03d}"
+        folder.mkdir(parents=True)
+        for name in CPU_EXERCISES:
+            shutil.copy(ROOT / "solutions" / f"{name}.py", folder / f"{name}.py")
+    out = tmp / "reports"
+    seconds = timed([sys.executable, "-m", "cnngrade", "grade", str(klass), "--out", str(out), "--jobs", str(jobs),
+                     "--profile", "cpu", "--exercises", ",".join(e.split("_")[0] for e in CPU_EXERCISES)])
+    gradebook = (out / "gradebook.csv").read_text().splitlines()
+    assert len(gradebook) == students + 1, gradebook
+    return seconds
+
+
+def otter_route(tmp: Path, runs: int) -> float:
+    from cnngrade.otter_export import otter_command
+
+    export = tmp / "otter"
+    subprocess.run([sys.executable, "-m", "cnngrade", "export", "otter", str(export), "--exercises", "ex1"],
+                   check=True, stdout=subprocess.DEVNULL)
+    autograder = export / "ex1_output_size" / "autograder"
+    samples = []
+    for i in range(runs):
+        out = tmp / f"otter-run-{i}"
+        out.mkdir()
+        samples.append(timed([*otter_command(), "run", "-a", str(autograder / "autograder.zip"), "-o", str(out),
+                              str(autograder / "ex1_output_size.ipynb")], cwd=out,
+                             env={**os.environ, "CNNGRADE_ISOLATION": os.environ.get("CNNGRADE_ISOLATION", "bwrap")}))
+        assert (out / "results.json").is_file()
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--otter-runs", type=int, default=2, help="0: leave the otter route out")
+    parser.add_argument("--imports", type=int, default=5, help="bare torch imports timed (median)")
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.python_version()}, no GPU used; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="cnngrade-class-bench-") as tmp:
+        before = bare_import(args.imports)
+        wall = grade_class(Path(tmp), args.students, args.jobs)
+        otter = otter_route(Path(tmp), args.otter_runs) if args.otter_runs else None
+        after = bare_import(args.imports)
+    unit = statistics.mean([before, after])
+    per_student = wall / args.students
+    print(f"bare import torch: {before:.2f} s before, {after:.2f} s after (unit {unit:.2f} s)")
+    print(f"cnngrade grade, six CPU exercises: {wall:.1f} s for {args.students} students with --jobs {args.jobs}: "
+          f"{per_student:.2f} s per student = {per_student / unit:.2f} imports "
+          f"({per_student / len(CPU_EXERCISES) / unit:.3f} per exercise)")
+    if otter is not None:
+        print(f"otter run, ex1: {otter:.1f} s per exercise = {otter / unit:.2f} imports; "
+              f"cnngrade is {otter / (per_student / len(CPU_EXERCISES)):.1f}x faster per exercise")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
