@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import helper
+from .registry import helper
 
 # A figure stays in the worker. Graders judge the SVG that figure_render draws (cnngrade/graderkit/figures.py);
 # the descriptions below are no more than conveniences: a student module can replace any of these helpers.

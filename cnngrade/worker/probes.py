@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import helper
+from .registry import helper
 
 
 def _as_module(obj: Any) -> Any:

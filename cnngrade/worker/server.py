@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Any
 
-from . import codec, helpers
+from . import codec, figures, helpers, probes, registry  # noqa: F401 - helper modules register on import
 
 MAX_TEXT = 4000
 
@@ -107,7 +107,7 @@ class Server:
 
     def op_helper(self, req: dict, args: Any) -> Any:
         name = req.get("name")
-        fn = helpers.REGISTRY.get(name)
+        fn = registry.REGISTRY.get(name)
         if fn is None:
             raise codec.ProtocolError(f"unknown helper {name!r}")
         return fn(*args.get("args", ()), **args.get("kwargs", {}))
