@@ -108,21 +108,14 @@ def _train_stacked(networks: Sequence[nn.Module], x: torch.Tensor, y: torch.Tens
     base = copy.deepcopy(networks[0]).to("meta").train()
     loss_of = _stacked_loss(base)
     optimizer = torch.optim.Adam(list(params.values()), lr=lr, fused=dev.type == "cuda")
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
     history: list[torch.Tensor] = []
-    cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_ids):
-        torch.manual_seed(int(seed))               # dropout masks: drawn as in trainer.train, shared by every member
-        for _ in range(int(epochs)):
-            order = torch.randperm(x.shape[0], generator=gen, device=dev)
+    # Dropout masks drawn as in trainer.train, shared by every member; the batches are trainer.train's own.
+    with trainer.seeded_dropout(dev, seed):
+        for epoch in trainer.epoch_batches(x, y, epochs=epochs, batch_size=batch_size, seed=seed, augment=augment,
+                                           time_limit=time_limit, deadline=deadline):
             total, steps = torch.zeros(len(networks), device=dev), 0
-            for start in range(0, x.shape[0], int(batch_size)):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise trainer.TrainingTimeout(f"the trusted cohort training ran past its limit of {time_limit:g} s "
-                                                  "(the grading machine is too slow or too busy)")
-                idx = order[start:start + int(batch_size)]
-                batch = trainer.crop_flip(x[idx], gen) if augment else x[idx]
-                losses = loss_of(params, buffers, trainer.normalize(batch), y[idx])
+            for inputs, targets in epoch:
+                losses = loss_of(params, buffers, inputs, targets)
                 optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()            # members are independent: each gets its own loss's gradient
                 optimizer.step()
@@ -160,7 +153,8 @@ def train_cohort(networks: Sequence[nn.Module], images_u8: torch.Tensor, labels:
     deadline = None if time_limit is None else time.monotonic() + time_limit
     size = chunk or chunk_size(networks[0], len(networks), batch_size, x.shape[1:], dev, memory_budget)
     if len(networks) == 1 or size <= 1 or not same_architecture(networks):
-        return [_solo(net, x, y, epochs, batch_size, lr, seed, augment, device, deadline) for net in networks]
+        return [_solo(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
+                      device=device, deadline=deadline) for net in networks]
     losses: list[list[float]] = []
     for start in range(0, len(networks), size):
         losses += _chunk(networks[start:start + size], x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
@@ -171,8 +165,7 @@ def train_cohort(networks: Sequence[nn.Module], images_u8: torch.Tensor, labels:
 def _chunk(group: list[nn.Module], x, y, *, device: str, **recipe) -> list[list[float]]:
     """A chunk together; on CUDA out-of-memory, its halves (the networks are untouched until a chunk finishes)."""
     if len(group) == 1:
-        return [_solo(group[0], x, y, recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["seed"],
-                      recipe["augment"], device, recipe["deadline"])]
+        return [_solo(group[0], x, y, device=device, **recipe)]
     try:
         return _train_stacked(group, x, y, **recipe)
     except trainer.TrainingTimeout:
@@ -184,11 +177,10 @@ def _chunk(group: list[nn.Module], x, y, *, device: str, **recipe) -> list[list[
                 + _chunk(group[half:], x, y, device=device, **recipe))
     except (RuntimeError, NotImplementedError):
         # An operation vmap cannot batch (a custom layer): the members, untouched so far, train one at a time.
-        return [_solo(net, x, y, recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["seed"],
-                      recipe["augment"], device, recipe["deadline"]) for net in group]
+        return [_solo(net, x, y, device=device, **recipe) for net in group]
 
 
-def _solo(net: nn.Module, x, y, epochs, batch_size, lr, seed, augment, device, deadline) -> list[float]:
+def _solo(net: nn.Module, x, y, *, epochs, batch_size, lr, seed, augment, device, deadline, **_) -> list[float]:
     left = None if deadline is None else deadline - time.monotonic()
     return trainer.train(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
                          device=device, time_limit=left)

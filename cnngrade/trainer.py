@@ -83,23 +83,14 @@ def train(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, *, ep
     x = nchw(images_u8).to(dev)
     y = labels.to(dev, torch.int64)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type == "cuda")
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
-    deadline = None if time_limit is None else time.monotonic() + time_limit
     losses: list[float] = []
-    cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_ids):
-        torch.manual_seed(int(seed))               # dropout masks
+    with seeded_dropout(dev, seed):
         model.train()
-        for _ in range(int(epochs)):
-            order = torch.randperm(x.shape[0], generator=gen, device=dev)
+        for epoch in epoch_batches(x, y, epochs=epochs, batch_size=batch_size, seed=seed, augment=augment,
+                                   time_limit=time_limit):
             total, steps = torch.zeros((), device=dev), 0
-            for start in range(0, x.shape[0], int(batch_size)):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TrainingTimeout(f"the trusted training ran past its limit of {time_limit:g} s "
-                                          "(the grading machine is too slow or too busy)")
-                idx = order[start:start + int(batch_size)]
-                batch = crop_flip(x[idx], gen) if augment else x[idx]
-                loss = nn.functional.cross_entropy(model(normalize(batch)), y[idx])
+            for inputs, targets in epoch:
+                loss = nn.functional.cross_entropy(model(inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -107,6 +98,39 @@ def train(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, *, ep
                 steps += 1
             losses.append(float(total) / max(steps, 1))   # one synchronisation per epoch
     return losses
+
+
+@contextlib.contextmanager
+def seeded_dropout(dev: torch.device, seed: int) -> Iterator[None]:
+    """The global RNG (dropout masks) seeded for one training and restored after it, on the CPU and ``dev``."""
+    cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_ids):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def epoch_batches(x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, seed: int, augment: bool,
+                  time_limit: float | None = None,
+                  deadline: float | None = None) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """The recipe's data, one iterator of normalised (inputs, labels) batches per epoch: a seeded order each epoch,
+    crops and flips drawn from the same generator. Every trainer reads it, so one seed gives every trainer the
+    same batches. Raises TrainingTimeout between batches once ``deadline`` (default: now + ``time_limit``) passes.
+    """
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    if deadline is None and time_limit is not None:
+        deadline = time.monotonic() + time_limit
+
+    def one_epoch() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(x.shape[0], generator=gen, device=x.device)
+        for start in range(0, x.shape[0], int(batch_size)):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TrainingTimeout(f"the trusted training ran past its limit of {time_limit:g} s "
+                                      "(the grading machine is too slow or too busy)")
+            idx = order[start:start + int(batch_size)]
+            yield normalize(crop_flip(x[idx], gen) if augment else x[idx]), y[idx]
+
+    for _ in range(int(epochs)):
+        yield one_epoch()
 
 
 def predict(model: nn.Module, images_u8: torch.Tensor, *, device: str = "cpu",
