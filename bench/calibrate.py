@@ -1,4 +1,4 @@
-"""Calibrate the training thresholds: `cnngrade calibrate` (cnngrade/calibrate.py) does it; this script forwards to it.
+"""Calibrate the training thresholds: `cnngrade calibrate` (cnngrade/training/calibrate.py) does it; this script forwards to it.
 
     python bench/calibrate.py --profile cpu --seeds 0-7 [--jobs 8] [--threads 1] [--data DIR] [--out FILE]
 

@@ -54,7 +54,7 @@ def grade_class(tmp: Path, students: int, jobs: int) -> float:
 
 
 def otter_route(tmp: Path, runs: int) -> float:
-    from cnngrade.otter_export import otter_command
+    from cnngrade.export.otter import otter_command
 
     export = tmp / "otter"
     subprocess.run([sys.executable, "-m", "cnngrade", "export", "otter", str(export), "--exercises", "ex1"],

@@ -5,9 +5,9 @@
 
 On one device, in one run, after one warm-up pass of each (CUDA synchronized):
 
-- cohort K: ``cnngrade.cohort.train_cohort`` on K reference MiniAlexNets (one vmapped step for all K), counted
+- cohort K: ``cnngrade.training.cohort.train_cohort`` on K reference MiniAlexNets (one vmapped step for all K), counted
   as member-images per second (K x images x epochs / seconds);
-- solo: ``cnngrade.trainer.train`` on one network (the trusted trainer the graders use one student at a time);
+- solo: ``cnngrade.training.trainer.train`` on one network (the trusted trainer the graders use one student at a time);
 - handout: the reference solution's ``train_one_epoch`` over a DataLoader whose Dataset makes a PIL image per
   sample and applies torchvision's transforms (``build_transforms(True)``), once per ``--workers`` count.
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from cnngrade import cohort, reference, trainer
+from cnngrade.training import cohort, networks as reference, trainer
 from cnngrade.data import synthetic
 
 RECIPE = {"batch_size": 128, "lr": 1e-3, "seed": 0, "augment": True}

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnngrade import sandbox
-from cnngrade.client import Submission, Worker, Zygote
+from cnngrade.sandbox import launch as sandbox
+from cnngrade.sandbox.client import Submission, Worker, Zygote
 
 EXERCISES = ("ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
              "ex5_alexnet_analysis", "ex7_retina_design")

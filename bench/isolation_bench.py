@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cnngrade import reaping, sandbox
-from cnngrade.sandbox import Limits, worker_command
+from cnngrade.sandbox import reaping, launch as sandbox
+from cnngrade.sandbox.launch import Limits, worker_command
 from cnngrade.worker import codec
 from cnngrade.worker.server import BOOTSTRAP
 

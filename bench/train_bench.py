@@ -6,7 +6,7 @@ Both train the reference MiniAlexNet with Adam(1e-3), batch 128, cross-entropy, 
 (padding 4) + horizontal flip + Normalize(0.5), on the same uint8 images (cnngrade's
 generated shapes, CIFAR-10's size and layout):
 
-- grader: cnngrade.trainer.train, the trusted trainer (data and batched augmentation resident on
+- grader: cnngrade.training.trainer.train, the trusted trainer (data and batched augmentation resident on
   the device, channels_last, no DataLoader; fused Adam and cudnn.benchmark on CUDA);
 - handout: solutions/ex6 train_one_epoch over a torchvision-style DataLoader whose Dataset
   makes a PIL image per sample and applies build_transforms(True), once per worker count.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT))
 
 from cnngrade.data import synthetic  # noqa: E402
-from cnngrade.trainer import train  # noqa: E402
+from cnngrade.training.trainer import train  # noqa: E402
 
 
 class PilImages(torch.utils.data.Dataset):

@@ -41,7 +41,7 @@ from pathlib import Path
 
 def main():
     tree, work, exercises = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
-    from cnngrade import profiles
+    from cnngrade.training import profiles
     from cnngrade.pipeline import grade_class
     klass, graders = work / "class" / "reference", work / "graders"
     klass.mkdir(parents=True)
@@ -104,10 +104,10 @@ def direct(tree: Path, rounds: int, epochs: int | None, threads: int) -> str:
     sys.path.insert(0, str(ROOT / "solutions"))
     from ex6_cifar10_training import MiniAlexNet
 
-    from cnngrade import reference
+    from cnngrade.training import networks as reference
     from cnngrade.config import load_exercise
-    from cnngrade.profiles import select_profile, training_settings
-    from cnngrade.training import profile_held_out, profile_training_set, train_and_score
+    from cnngrade.training.profiles import select_profile, training_settings
+    from cnngrade.training.run_check import profile_held_out, profile_training_set, train_and_score
 
     torch.set_num_threads(threads)
     old = old_recipe(tree)

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Protocol
 
 import cnngrade
-from cnngrade import cgroups, cohort_service, profiles
-from cnngrade.collect import StudentSubmission, collect_class, name_handed_in
+from cnngrade.sandbox import cgroups
+from cnngrade.training import cohort_service, profiles
+from cnngrade.intake.collect import StudentSubmission, collect_class, name_handed_in
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
-from cnngrade.run import Job, check_graders, child_main
-from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, isolation_warning, limits_for
-from cnngrade.score import unavailable_result
+from cnngrade.grading.process import Job, check_graders, child_main
+from cnngrade.sandbox.launch import ISOLATIONS, Limits, check_isolation, isolation_warning, limits_for
+from cnngrade.grading.score import unavailable_result
 
 SLACK_SECONDS = 60.0
 
@@ -148,7 +149,7 @@ def _gpu_devices() -> list[str]:
 
 _CONTEXT: multiprocessing.context.ForkServerContext | None = None
 # Imported once by the fork server, so each student's grading process starts warm (about 3 s saved each).
-PRELOAD = ["cnngrade.run", "cnngrade.pytest_plugin", "cnngrade.equivalence", "torch", "hypothesis", "pytest", "numpy"]
+PRELOAD = ["cnngrade.grading.process", "cnngrade.grading.plugin", "cnngrade.graderkit.equivalence", "torch", "hypothesis", "pytest", "numpy"]
 
 
 def _grading_context() -> multiprocessing.context.ForkServerContext:

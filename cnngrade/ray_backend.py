@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import cnngrade
-from cnngrade import profiles
-from cnngrade.collect import StudentSubmission
+from cnngrade.training import profiles
+from cnngrade.intake.collect import StudentSubmission
 from cnngrade.config import GRADERS_DIR, load_exercise
 from cnngrade.errors import UsageError
 from cnngrade.pipeline import StudentTask
 from cnngrade.records import StudentReport
-from cnngrade.sandbox import MAX_STAGED_BYTES, MAX_STAGED_FILES, IsolationUnavailable, check_isolation
+from cnngrade.sandbox.launch import MAX_STAGED_BYTES, MAX_STAGED_FILES, IsolationUnavailable, check_isolation
 
 # A task whose worker or node died is run again on another node this many times (Ray retries system failures
 # only: an exception raised by the grading itself is not retried); after that the student gets a grader error,

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT
-from cnngrade.manual import is_manual
+from cnngrade.report.manual import is_manual
 from cnngrade.pipeline import grade_class
 from cnngrade.records import StudentReport
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from cnngrade.client import Submission, Worker
+from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.pipeline import grade_class
 from cnngrade.records import StudentReport
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox.launch import Limits
 
 EXERCISE = "ex1_output_size"
 HOSTILE = Path(__file__).parent / "adversarial"

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from cnngrade import calibrate, profiles
+from cnngrade.training import calibrate, profiles
 from cnngrade.cli import main
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.errors import InputError, UsageError

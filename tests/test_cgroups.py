@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from cnngrade import cgroups, cli, pipeline, sandbox
-from cnngrade.client import MachineOverloaded, Submission, Worker
+from cnngrade import cli, pipeline
+from cnngrade.sandbox import cgroups, launch as sandbox
+from cnngrade.sandbox.client import MachineOverloaded, Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import WorkerCrashed, WorkerTimeout
-from cnngrade.pytest_plugin import classify
+from cnngrade.grading.plugin import classify
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.records import TestResult as Verdict
-from cnngrade.run import flag_overloaded
+from cnngrade.grading.process import flag_overloaded
 
 EXERCISE = "ex1_output_size"
 HOG = PROJECT_ROOT / "tests" / "adversarial" / "cpu_setsid_hog.py"
@@ -235,7 +236,7 @@ def test_a_setsid_swarm_is_held_to_its_share_and_killed_on_close(module_dir):
 def test_a_zygote_child_is_held_and_killed_in_its_own_group(module_dir):
     """Exercises forked by one student's zygote: each in a group of its own; a timeout there kills its swarm,
     not the zygote nor the student's other exercise."""
-    from cnngrade.client import MachineOverloaded, Zygote
+    from cnngrade.sandbox.client import MachineOverloaded, Zygote
 
     zygote = Zygote(limits=sandbox.Limits(threads=1))
     busy = Worker(module_dir, "cg_mod", limits=sandbox.Limits(threads=1), call_timeout=2, zygote=zygote)
@@ -433,7 +434,7 @@ def test_resume_regrades_reports_with_a_grader_error(tmp_path):
 
 # -- the trusted grading process ---------------------------------------------------------------------------------
 def test_a_grading_process_without_a_cgroup_caps_its_address_space():
-    code = ("import resource; from cnngrade import cgroups; cgroups.bound_memory_without_cgroup(256 << 20)\n"
+    code = ("import resource; from cnngrade.sandbox import cgroups; cgroups.bound_memory_without_cgroup(256 << 20)\n"
             "try:\n    b = bytearray(1 << 30)\nexcept MemoryError:\n    print('bounded')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.stdout.strip() == "bounded", out.stderr
@@ -489,7 +490,7 @@ def test_a_cohort_batch_shares_each_gpu_among_its_slots(tmp_path):
 
 def test_a_gpu_held_by_another_process_is_waited_for(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import sys, time; from cnngrade import cgroups\n"
+        [sys.executable, "-c", ("import sys, time; from cnngrade.sandbox import cgroups\n"
          f"d = cgroups.acquire_device(['0'], folder={str(tmp_path)!r}); print(d.device, flush=True); time.sleep(30)")],
         stdout=subprocess.PIPE, text=True)
     try:

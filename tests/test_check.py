@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnngrade.check import check_folder, check_text, counterexample_line
+from cnngrade.grading.student_check import check_folder, check_text, counterexample_line
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
 from cnngrade.errors import UsageError
-from cnngrade.run import public_part
-from cnngrade.validate import STUBS_DIR
+from cnngrade.grading.process import public_part
+from cnngrade.grading.validate import STUBS_DIR
 from tests.harness import SUBMISSIONS
 
 EXERCISE = "ex1_output_size"
@@ -63,7 +63,7 @@ def test_hidden_tests_in_the_file_do_not_run(tmp_path):
 @pytest.mark.slow
 def test_check_from_the_student_bundle(tmp_path, capsys):
     """The public tests of `cnngrade release` are all check needs; hidden tests are nowhere in them."""
-    from cnngrade.release import ROOT, bundle_files
+    from cnngrade.export.release import ROOT, bundle_files
 
     prefix = f"{ROOT}/public_tests/{EXERCISE}/"
     for name, text in bundle_files().items():
@@ -142,17 +142,17 @@ def test_answer_tests_are_listed_not_run(tmp_path):
 
 
 def test_check_refuses_windows_in_one_line(monkeypatch, capsys):
-    import cnngrade.check
+    import cnngrade.grading.student_check
 
-    monkeypatch.setattr(cnngrade.check.os, "name", "nt")
+    monkeypatch.setattr(cnngrade.grading.student_check.os, "name", "nt")
     with pytest.raises(UsageError, match="WSL"):
-        cnngrade.check.refuse_windows()
+        cnngrade.grading.student_check.refuse_windows()
 
 
 def test_check_imports_without_unix_only_modules():
     """Windows has no resource or fcntl: importing what `cnngrade check` needs must not fail on them."""
     code = ("import sys; sys.modules['resource'] = None; sys.modules['fcntl'] = None; "
-            "import cnngrade.commands.check, cnngrade.check; print('ok')")
+            "import cnngrade.commands.check, cnngrade.grading.student_check; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
 

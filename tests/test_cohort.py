@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from cnngrade import cohort, profiles, reference, trainer, training
+from cnngrade.training import cohort, profiles, networks as reference, trainer, run_check as training
 from cnngrade.config import load_exercise
 
 CPU = {"name": "cpu", "device": "cpu", "dataset": "synthetic"}

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from cnngrade import cohort_service, profiles, training
+from cnngrade.training import cohort_service, profiles, run_check as training
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT
 from cnngrade.pipeline import grade_class
 from tests.harness import SUBMISSIONS

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnngrade.client import Handle
+from cnngrade.sandbox.client import Handle
 from cnngrade.graderkit import figures as F
 from cnngrade.graderkit.values import BadValue
 from cnngrade.worker.figures import figure_render

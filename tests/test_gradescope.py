@@ -14,10 +14,10 @@ import pytest
 
 from cnngrade.cli import main
 from cnngrade.errors import IsolationUnavailable
-from cnngrade.gradescope_export import GRADERS, SETTINGS, STUDENT
-from cnngrade.release import wheel_name
-from cnngrade.sandbox import check_isolation
-from cnngrade.validate import SOLUTIONS_DIR
+from cnngrade.export.gradescope import GRADERS, SETTINGS, STUDENT
+from cnngrade.export.release import wheel_name
+from cnngrade.sandbox.launch import check_isolation
+from cnngrade.grading.validate import SOLUTIONS_DIR
 from tests.test_readme import doc_argv, instructor_commands
 
 EXERCISE = "ex1_output_size"
@@ -52,7 +52,7 @@ def test_zip_holds_the_scripts_the_wheel_and_every_grader(autograder_zip):
     assert f"{GRADERS}/{EXERCISE}/test_{EXERCISE}.py" in names          # hidden tests too: they stay root's
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert "--index-url https://download.pytorch.org/whl/cpu" in setup and wheel_name() in setup
-    assert "cnngrade.gradescope_export run" in run
+    assert "cnngrade.export.gradescope run" in run
     assert settings == {"exercises": [EXERCISE], "isolation": "rlimits", "timeout_s": settings["timeout_s"],
                         "jobs": 1, "profile": "cpu"}
     for script in (setup, run):

@@ -59,7 +59,7 @@ def make_report(student: str, ex1_passed: int, ex3_passed: int, *, output: str =
 @pytest.fixture
 def klass() -> list[StudentReport]:
     hypothesis_output = ("conv_output_size(size=1) returned 2, expected 1\nFalsifying example: test_x(\n"
-                         "    submission=<cnngrade.client.Submission object at 0x7f>,\n    size=1,\n)")
+                         "    submission=<cnngrade.sandbox.client.Submission object at 0x7f>,\n    size=1,\n)")
     reports = [make_report("alice", 4, 3), make_report("bob", 3, 1, output=hypothesis_output),
                make_report("carol", 2, 0, output=SCRIPT)]
     fig = reports[0].exercises["ex1_output_size"].tests[0]
@@ -195,10 +195,10 @@ def test_the_accuracy_bar_shows_the_verdict_not_the_side_of_the_threshold(accura
     assert 'fill="#5f6368"' in metrics_html(metrics, "error")   # neither passed nor failed: grey
 
 
-@pytest.mark.slow   # imports torch (cnngrade.training)
+@pytest.mark.slow   # imports torch (cnngrade.training.run_check)
 def test_a_training_check_records_and_draws_its_loss_per_epoch():
     from cnngrade.config import TrainingSettings
-    from cnngrade.training import RunResult, record
+    from cnngrade.training.run_check import RunResult, record
 
     metrics: dict = {}
     run = RunResult(0.8, 0.1, 12.0, 0.6, 2, (2.2, 1.4, float("nan"), 0.6))
@@ -220,7 +220,7 @@ def test_curves_and_values_are_escaped():
 def free_text_report() -> StudentReport:
     """One answered free-text item (pending), and one of each kind of missing answer (not pending)."""
     from cnngrade.config import ManualSpec
-    from cnngrade.score import manual_result
+    from cnngrade.grading.score import manual_result
 
     answers = {"A": {"answer": "Max pooling keeps the strongest response.", "problem": ""},
                "B": {"answer": None, "problem": ""}, "C": {"answer": "   ", "problem": ""},
@@ -232,7 +232,7 @@ def free_text_report() -> StudentReport:
 
 
 def test_only_answers_that_exist_wait_for_review():
-    from cnngrade.manual import export_csv, is_manual
+    from cnngrade.report.manual import export_csv, is_manual
     from cnngrade.report.lms import gradescope_results
 
     report = free_text_report()

@@ -10,11 +10,11 @@ import nbformat
 import pytest
 import yaml
 
-from cnngrade.archives import ArchiveError, ArchiveLimits, safe_extract
-from cnngrade.collect import collect_class
+from cnngrade.intake.archives import ArchiveError, ArchiveLimits, safe_extract
+from cnngrade.intake.collect import collect_class
 from cnngrade.config import PROJECT_ROOT, load_exercise
-from cnngrade.intake import detect_layout, module_name
-from cnngrade.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source, stub_notebook_text
+from cnngrade.intake.layouts import detect_layout, module_name
+from cnngrade.intake.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source, stub_notebook_text
 from cnngrade.pipeline import grade_class
 
 EX1 = "ex1_output_size"
@@ -139,7 +139,7 @@ def test_canvas_download_grouped_by_user_id(tmp_path):
 
 
 def test_a_zipped_download_is_unwrapped_unless_it_is_one_students_folder(tmp_path):
-    from cnngrade.intake import class_entries
+    from cnngrade.intake.layouts import class_entries
 
     wrapped = make_zip(tmp_path / "canvas.zip", {f"dl/smithbob_340934_1001_{EX1}.py": b"a = 1\n",
                                                  f"dl/doejane_340935_1002_{EX1}.py": b"b = 1\n"})
@@ -264,7 +264,7 @@ def test_bad_entries_are_per_student_errors_in_one_batch(tmp_path):
 
 
 def test_oversized_notebook_is_refused(tmp_path, monkeypatch):
-    from cnngrade import notebooks
+    from cnngrade.intake import notebooks
 
     path = tmp_path / f"{EX1}.ipynb"
     path.write_text(notebook_text(STUB.read_text()))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cnngrade import cli, sandbox
-from cnngrade.client import Submission, Worker
+from cnngrade import cli
+from cnngrade.sandbox import launch as sandbox
+from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import ExitCode, IsolationUnavailable
 from cnngrade.pipeline import grade_class
@@ -78,7 +79,7 @@ def test_bwrap_worker_sees_only_its_own_world(probe_dir):
 def test_a_worker_forked_by_the_students_zygote_keeps_every_guarantee(probe_dir):
     """The same world through the zygote: namespaces, uid, no capabilities, seccomp, read-only system, a private
     folder of its own; and the zygote (same uid, never running student code) cannot be read or traced."""
-    from cnngrade.client import Zygote
+    from cnngrade.sandbox.client import Zygote
 
     (probe_dir / "probe_mod.py").write_text((probe_dir / "probe_mod.py").read_text() + ZYGOTE_PROBE)
     zygote = Zygote()

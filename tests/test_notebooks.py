@@ -12,10 +12,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnngrade import collect, records
-from cnngrade.collect import choose_form, collect_student, name_handed_in
+from cnngrade import records
+from cnngrade.intake import collect
+from cnngrade.intake.collect import choose_form, collect_student, name_handed_in
 from cnngrade.config import PROJECT_ROOT, load_exercise
-from cnngrade.notebooks import (
+from cnngrade.intake.notebooks import (
     EXPERIMENT_MARK,
     EXPERIMENT_TAG,
     HOW_TO,
@@ -269,7 +270,7 @@ def test_the_documented_check_of_an_edited_notebook_says_which_file(tmp_path, mo
     """docs/students.md's check command in the bundle, ex1 completed in its notebook beside the untouched .py:
     the public tests pass and the first lines are the note the page shows."""
     from cnngrade.cli import main
-    from cnngrade.release import ROOT, bundle_files
+    from cnngrade.export.release import ROOT, bundle_files
 
     for name, text in bundle_files().items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

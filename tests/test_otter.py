@@ -14,11 +14,11 @@ import pytest
 
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
-from cnngrade.notebooks import notebook_to_source, read_notebook
-from cnngrade.otter_export import case_function_name, master_notebook, otter_command
+from cnngrade.intake.notebooks import notebook_to_source, read_notebook
+from cnngrade.export.otter import case_function_name, master_notebook, otter_command
 from cnngrade.pipeline import grade_class
-from cnngrade.release import wheel_name
-from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.export.release import wheel_name
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
 from tests.test_readme import doc_argv, instructor_commands
 
 if not os.environ.get("CI"):   # CI installs the dev extra, so there a missing otter is a failure, not a skip
@@ -26,7 +26,7 @@ if not os.environ.get("CI"):   # CI installs the dev extra, so there a missing o
 
 EXERCISES = ["ex1_output_size"]
 # The cell that once scored a stub full marks, when otter's test cases called cnngrade inside the kernel.
-TAMPER = "import cnngrade.otter_bridge as b; b.check = lambda *a, **k: None"
+TAMPER = "import cnngrade.export.otter_bridge as b; b.check = lambda *a, **k: None"
 CASE = re.compile(r"^\s*(?P<question>\S+) - (?P<number>\d+) result:\n\s*(?P<mark>✅|❌)", re.MULTILINE)
 
 
@@ -44,11 +44,11 @@ def test_master_notebook_keeps_the_solution_out_of_the_prompt():
         assert f"hidden: {str(spec.visibility != 'public').lower()}" in source
         assert "raise AssertionError" in source       # the kernel never passes a case: the plugin decides
     (config,) = [c.source for c in nb.cells if c.cell_type == "raw" and "ASSIGNMENT CONFIG" in c.source]
-    assert "cnngrade.otter_bridge.CnngradePlugin" in config
+    assert "cnngrade.export.otter_bridge.CnngradePlugin" in config
 
 
 def test_the_plugin_runs_no_student_code_in_the_kernel():
-    from cnngrade.otter_bridge import inert
+    from cnngrade.export.otter_bridge import inert
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# q"), nbformat.v4.new_code_cell(TAMPER)])
     assert [c.cell_type for c in inert(nb).cells] == ["markdown"]
@@ -58,7 +58,7 @@ def test_the_plugin_runs_no_student_code_in_the_kernel():
 def isolation_here() -> str:
     """The export ships rlimits; where this machine's Python is unreadable to the sandbox uid, bwrap stands in."""
     from cnngrade.errors import IsolationUnavailable
-    from cnngrade.sandbox import check_isolation
+    from cnngrade.sandbox.launch import check_isolation
 
     try:
         check_isolation("rlimits")

@@ -104,7 +104,7 @@ def test_ray_grades_as_the_local_pool_and_resume_keeps_finished_reports(cluster,
 
 def test_a_submission_travels_to_the_node_as_its_files(tmp_path):
     """No shared disk: the driver packs the student's folder (hidden entries and links left out) into the task."""
-    from cnngrade.collect import collect_student
+    from cnngrade.intake.collect import collect_student
 
     folder = tmp_path / "alice"
     (folder / "data").mkdir(parents=True)
@@ -125,7 +125,8 @@ def test_a_submission_travels_to_the_node_as_its_files(tmp_path):
 def test_a_folder_over_the_caps_travels_cut_short_and_is_refused_alike(tmp_path, monkeypatch):
     """Packing stops at the file that crosses a cap, so the node's copy hits the same cap (and message) as locally,
     and a huge file does not travel."""
-    from cnngrade import ray_backend, sandbox
+    from cnngrade import ray_backend
+    from cnngrade.sandbox import launch as sandbox
 
     for module in (sandbox, ray_backend):
         monkeypatch.setattr(module, "MAX_STAGED_BYTES", 100)
@@ -147,10 +148,10 @@ def test_a_node_that_cannot_grade_says_why_and_a_task_that_keeps_failing_is_a_gr
     from types import SimpleNamespace
 
     from cnngrade import ray_backend
-    from cnngrade.collect import collect_student
+    from cnngrade.intake.collect import collect_student
     from cnngrade.config import GRADERS_DIR, load_exercise
     from cnngrade.pipeline import StudentTask
-    from cnngrade.sandbox import Limits
+    from cnngrade.sandbox.launch import Limits
 
     task = StudentTask({EX1: load_exercise(EX1)}, GRADERS_DIR, "bwrap", Limits(), {"name": "cpu"})
     other = ray_backend.NodeTask(task, True, "0" * 16).problem()

@@ -18,8 +18,8 @@ import yaml
 
 from cnngrade.cli import main
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, available_exercises, load_exercise
-from cnngrade.release import PYTHON_NEEDED, ROOT, TORCH_CPU_INDEX, WHEELS, public_source, wheel_name
-from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.export.release import PYTHON_NEEDED, ROOT, TORCH_CPU_INDEX, WHEELS, public_source, wheel_name
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
 from tests.test_readme import doc_argv, instructor_commands
 
 
@@ -98,7 +98,7 @@ def test_public_source_drops_hidden_functions_with_their_decorators():
 @pytest.mark.slow
 def test_students_can_run_the_public_tests_from_the_bundle(bundle, tmp_path):
     """`cnngrade check` on the unpacked bundle: the reference earns every public point of ex1, the stub none."""
-    from cnngrade.check import check_folder
+    from cnngrade.grading.student_check import check_folder
 
     for name, text in bundle.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnngrade.graderkit import rf
-from cnngrade.measure import receptive_field
+from cnngrade.graderkit.measure import receptive_field
 
 SIDE = 128                 # small trusted networks on small inputs keep these tests fast
 SMALL = (32, 64)
@@ -58,7 +58,7 @@ def autograd_box(net: nn.Module, side: int = SIDE, draws: int = 4) -> tuple[tupl
 
 
 def convs(spec, width: int = 6, padding: bool = True) -> nn.Sequential:
-    """Layers from (kind, kernel, stride, dilation) as in cnngrade.measure, ReLU after convs."""
+    """Layers from (kind, kernel, stride, dilation) as in cnngrade.graderkit.measure, ReLU after convs."""
     mods: list[nn.Module] = []
     c = 3
     for kind, k, s, d in spec:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cnngrade import pytest_plugin
+from cnngrade.grading import plugin as pytest_plugin
 from cnngrade.config import TestSpec, case_points, discover_exercises, load_exercise, resolve_exercises
 from cnngrade.errors import (
     GraderConfigError,
@@ -28,9 +28,9 @@ from cnngrade.errors import (
     WorkerTimeout,
 )
 from cnngrade.graderkit.values import BadValue
-from cnngrade.pytest_plugin import GradingPlugin, classify
-from cnngrade.run import PYTEST_ARGS, _pytest_main, check_graders
-from cnngrade.score import exercise_result
+from cnngrade.grading.plugin import GradingPlugin, classify
+from cnngrade.grading.process import PYTEST_ARGS, _pytest_main, check_graders
+from cnngrade.grading.score import exercise_result
 
 EXERCISE = "ex9_fake"
 _modules = itertools.count()

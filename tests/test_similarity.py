@@ -17,14 +17,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnngrade import similarity
+from cnngrade.report import similarity
 from cnngrade.cli import main
 from cnngrade.commands.similarity import PairProgress
 from cnngrade.config import EXERCISES, PROJECT_ROOT
-from cnngrade.notebooks import notebook_text, source_cells
+from cnngrade.intake.notebooks import notebook_text, source_cells
 from cnngrade.report.dashboard import similarity_section
 from cnngrade.report.files import write_class_outputs, write_student_report
-from cnngrade.similarity import Document, compare_exercise
+from cnngrade.report.similarity import Document, compare_exercise
 from tests.harness import SUBMISSIONS
 from tests.test_html import chromium_render, make_report, needs_chromium, visible_text
 

@@ -11,20 +11,20 @@ import nbformat
 import pytest
 import yaml
 
-from cnngrade import notebooks
-from cnngrade.collect import collect_class
+from cnngrade.intake import notebooks
+from cnngrade.intake.collect import collect_class
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, ManualSpec, load_exercise
 from cnngrade.errors import SubmissionImportError, WorkerTimeout
-from cnngrade.manual import apply_csv, export_csv
-from cnngrade.notebooks import NotebookError, notebook_text, notebook_to_source
+from cnngrade.report.manual import apply_csv, export_csv
+from cnngrade.intake.notebooks import NotebookError, notebook_text, notebook_to_source
 from cnngrade.pipeline import grade_class
-from cnngrade.pytest_plugin import manual_answer, unread
+from cnngrade.grading.plugin import manual_answer, unread
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.records import TestResult as Result
 from cnngrade.report.files import gradebook_csv
 from cnngrade.report.lms import canvas_csv
 from cnngrade.report.table import score_table
-from cnngrade.score import exercise_result, manual_result
+from cnngrade.grading.score import exercise_result, manual_result
 from cnngrade.sinks import ANSWER_CHARS, clip, csv_cell, csv_value, fit_report, scrub_paths, student_id, terminal_text
 
 EX1 = "ex1_output_size"
@@ -196,8 +196,8 @@ def test_a_surprise_in_one_students_step_is_their_error(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise MemoryError("nobody saw this coming")
 
-    monkeypatch.setattr("cnngrade.collect.stage_notebook", explode)
-    monkeypatch.setattr("cnngrade.intake.safe_extract", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
+    monkeypatch.setattr("cnngrade.intake.collect.stage_notebook", explode)
+    monkeypatch.setattr("cnngrade.intake.layouts.safe_extract", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
     subs = {s.student: s for s in collect_class(klass, [EX1], staging=tmp_path / "stage")}
     assert "MemoryError" in subs["alice"].problems[EX1]
     assert "RecursionError" in subs["carol"].error

@@ -9,13 +9,13 @@ import pytest
 import torch
 import yaml
 
-from cnngrade import profiles, trainer, training
+from cnngrade.training import profiles, trainer, run_check as training
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, load_exercise
 from cnngrade.data import synthetic
 from cnngrade.errors import GraderConfigError, InputError, UsageError
-from cnngrade.manual import is_manual
+from cnngrade.report.manual import is_manual
 from cnngrade.pipeline import grade_class
-from cnngrade.trainer import crop_flip
+from cnngrade.training.trainer import crop_flip
 from tests.harness import SUBMISSIONS, expected_failures
 
 TRAINING = {"ex6_cifar10_training": ["test_training_reaches_threshold"],

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from cnngrade.client import Handle, Submission, Worker
+from cnngrade.sandbox.client import Handle, Submission, Worker
 from cnngrade.errors import StudentError, SubmissionImportError, WorkerCrashed, WorkerTimeout
 
 MODULE = "ex_probe"
@@ -156,7 +156,7 @@ def test_worker_does_not_see_the_graders_environment(worker, monkeypatch):
 def test_an_unreadable_submission_file_is_the_students_error(tmp_path, monkeypatch):
     import shutil
 
-    from cnngrade import sandbox
+    from cnngrade.sandbox import launch as sandbox
 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "ex_probe.py").write_text("X = 1\n")
@@ -232,7 +232,7 @@ SABOTEUR = """
 @pytest.fixture
 def student(tmp_path):
     """Workers of one student that share a zygote: make(name, source, **kwargs) -> Submission."""
-    from cnngrade.client import Zygote
+    from cnngrade.sandbox.client import Zygote
 
     zygote = Zygote()
     made: list[Worker] = []
@@ -317,9 +317,9 @@ def test_a_dead_zygote_is_started_again_for_the_next_exercise(student):
 @pytest.mark.slow
 def test_a_full_student_imports_torch_once(tmp_path):
     """The grading plugin serves six exercises of one student from one zygote: one import of torch in all."""
-    from cnngrade import cgroups
+    from cnngrade.sandbox import cgroups
     from cnngrade.config import PROJECT_ROOT, load_exercise
-    from cnngrade.pytest_plugin import GradingPlugin
+    from cnngrade.grading.plugin import GradingPlugin
 
     if cgroups.active()[0] is None:
         pytest.skip("without cgroups each exercise gets a sandbox of its own")

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from cnngrade import calibrate
+from cnngrade.training import calibrate
 from cnngrade.errors import ExitCode, UsageError
-from cnngrade.profiles import NAMES, select_profile
+from cnngrade.training.profiles import NAMES, select_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:

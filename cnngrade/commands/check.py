@@ -5,10 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnngrade.check import NO_SANDBOX_NOTE, best_isolation, check_folder, check_text, failed_tests
+from cnngrade.grading.student_check import NO_SANDBOX_NOTE, best_isolation, check_folder, check_text, failed_tests
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode
-from cnngrade.sandbox import ISOLATIONS
+from cnngrade.sandbox.launch import ISOLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnngrade.commands import grade
 from cnngrade.errors import InputError
-from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
 
 MARKER = ".cnngrade-demo"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode
-from cnngrade.sandbox import ISOLATIONS
+from cnngrade.sandbox.launch import ISOLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,15 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     exercises = resolve_exercises(args.exercises, args.graders)
     if args.format == "gradescope":
-        from cnngrade.gradescope_export import export_gradescope
+        from cnngrade.export.gradescope import export_gradescope
 
         target = export_gradescope(args.out, exercises, graders_dir=args.graders, wheel=args.wheel,
                                    isolation=args.isolation)
         print(f"{target}: upload it as the assignment's autograder (Ubuntu 24.04 base image; memory: see "
               "docs/instructors.md).")
         return ExitCode.OK
-    from cnngrade.otter_export import export_exercise
-    from cnngrade.release import build_wheel
+    from cnngrade.export.otter import export_exercise
+    from cnngrade.export.release import build_wheel
 
     with tempfile.TemporaryDirectory(prefix="cnngrade-wheel-") as tmp:   # one wheel for every exercise
         wheel = args.wheel or build_wheel(Path(tmp))

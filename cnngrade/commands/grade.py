@@ -8,15 +8,15 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
-from cnngrade.intake import LAYOUTS
+from cnngrade.intake.layouts import LAYOUTS
 from cnngrade.pipeline import BACKENDS, Backend, LocalPool, grade_class
-from cnngrade.profiles import CHOICES as PROFILE_CHOICES
-from cnngrade.profiles import select_profile, with_calibration
+from cnngrade.training.profiles import CHOICES as PROFILE_CHOICES
+from cnngrade.training.profiles import select_profile, with_calibration
 from cnngrade.report import lms
 from cnngrade.report.files import check_writable
 from cnngrade.report.progress import Progress
 from cnngrade.report.table import score_table
-from cnngrade.sandbox import ISOLATIONS, isolation_warning
+from cnngrade.sandbox.launch import ISOLATIONS, isolation_warning
 from cnngrade.sinks import terminal_text
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR
 from cnngrade.errors import ExitCode, InputError, UsageError
-from cnngrade.manual import apply_csv, export_csv, load_reports
+from cnngrade.report.manual import apply_csv, export_csv, load_reports
 from cnngrade.report.files import atomic_write, write_class_outputs, write_student_report
 
 DEFAULT_FILE = "manual_grading.csv"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR
 from cnngrade.errors import ExitCode, UsageError
-from cnngrade.release import write_bundle
+from cnngrade.export.release import write_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:

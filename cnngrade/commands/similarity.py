@@ -5,11 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnngrade import similarity
+from cnngrade.report import similarity
 from cnngrade.config import resolve_exercises
 from cnngrade.errors import ExitCode, InputError, UsageError
-from cnngrade.intake import LAYOUTS
-from cnngrade.manual import load_reports
+from cnngrade.intake.layouts import LAYOUTS
+from cnngrade.report.manual import load_reports
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.files import atomic_write, check_writable
 from cnngrade.report.progress import Progress

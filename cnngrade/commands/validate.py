@@ -10,7 +10,7 @@ from cnngrade.config import resolve_exercises
 from cnngrade.errors import ExitCode, ValidationFailed
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.report.table import score_table
-from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR, validate
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR, validate
 
 
 def register(sub: argparse._SubParsersAction) -> None:

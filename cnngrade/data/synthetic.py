@@ -6,7 +6,7 @@ it can stand in for CIFAR-10 where no GPU is available. Generation uses numpy's 
 generator, whose streams are stable across platforms and numpy versions, so the same
 seed gives the same bytes everywhere. The training set comes from a public seed; the graders'
 held-out set is drawn from the same class structure with a seed drawn secretly per grading run
-(cnngrade/training.py), so no constant in this public file names the images a student is scored on.
+(cnngrade/training/run_check.py), so no constant in this public file names the images a student is scored on.
 """
 from __future__ import annotations
 

@@ -27,23 +27,23 @@ _WHERE = {
     # grader-drawn inputs, handles
     **{n: "cnngrade.graderkit.inputs" for n in ("handle", "images", "rng")},
     # messages a student can act on
-    **{n: "cnngrade.checks" for n in ("call_text", "expect_close", "expect_int", "expect_raises", "is_integral",
+    **{n: "cnngrade.graderkit.checks" for n in ("call_text", "expect_close", "expect_int", "expect_raises", "is_integral",
                                       "show")},
-    "Handle": "cnngrade.client",
+    "Handle": "cnngrade.sandbox.client",
     "StudentError": "cnngrade.errors",
     # architectures proven with grader-drawn weights
-    **{n: "cnngrade.equivalence" for n in (
+    **{n: "cnngrade.graderkit.equivalence" for n in (
         "assert_equivalent", "assert_same_outputs", "assert_train_mode_deterministic", "assert_train_mode_dropout",
         "draw_reference_weights", "load_grader_weights", "load_student_weights", "unobservable_tensors")},
     # trusted references and measurements
-    "reference": "cnngrade.reference",
-    "measure": "cnngrade.measure",
-    **{n: "cnngrade.measure" for n in ("Layer", "receptive_field")},
+    "reference": "cnngrade.training.networks",
+    "measure": "cnngrade.graderkit.measure",
+    **{n: "cnngrade.graderkit.measure" for n in ("Layer", "receptive_field")},
     **{n: "cnngrade.worker.helpers" for n in (
         "build_nested", "build_sequential", "build_shuffled", "leaf_output_shapes")},
     # training checks run on the trusted side
-    "training_settings": "cnngrade.profiles",
-    **{n: "cnngrade.training" for n in (
+    "training_settings": "cnngrade.training.profiles",
+    **{n: "cnngrade.training.run_check" for n in (
         "RunResult", "recipe_text", "record", "student_network", "train_and_score", "worker_threads")},
 }
 _MODULES = {"values", "figures", "rf", "reference", "measure"}

@@ -468,8 +468,8 @@ def checked_png(raw: Any, max_bytes: int = MAX_PNG_BYTES, max_pixels: int = MAX_
 # -- getting a student's figure ----------------------------------------------------------------------
 def render(submission: Any, fig: Any, call: str, metrics: dict | None = None) -> Drawing:
     """The drawing of the figure ``call`` returned, rendered in the worker; its PNG goes to ``metrics``."""
-    from cnngrade.checks import show
-    from cnngrade.client import Handle
+    from cnngrade.graderkit.checks import show
+    from cnngrade.sandbox.client import Handle
     from cnngrade.errors import StudentError
     from cnngrade.graderkit.values import mapping
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import torch
 
-from cnngrade.checks import show
-from cnngrade.client import Handle
+from cnngrade.graderkit.checks import show
+from cnngrade.sandbox.client import Handle
 
 
 def rng(seed: int) -> torch.Generator:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from cnngrade.checks import show
+from cnngrade.graderkit.checks import show
 
 MAX_ITEMS = 100_000          # longest list or dict a grader reads back
 MAX_TENSOR_ELEMENTS = 50_000_000   # about 200 MB of float32, far above any tensor a test asks for

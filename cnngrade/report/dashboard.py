@@ -7,7 +7,7 @@ import statistics
 from html import escape
 from urllib.parse import quote
 
-from cnngrade.manual import is_manual
+from cnngrade.report.manual import is_manual
 from cnngrade.records import StudentReport
 from cnngrade.report import charts
 from cnngrade.report.html import anchor

@@ -81,7 +81,7 @@ def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: 
     atomic_write(out_dir / "gradebook.csv", gradebook_csv(member_reports(reports), exercises))
     for name, text in lms_outputs(out_dir, reports)[0].items():   # Canvas, Moodle: as `grade` was told
         atomic_write(out_dir / name, text)
-    from cnngrade.similarity import load_summary  # similarity writes through this module: imported late
+    from cnngrade.report.similarity import load_summary  # similarity writes through this module: imported late
 
     # The dashboard keeps its link to `cnngrade similarity`'s pages when a later grade redraws it.
     atomic_write(out_dir / "index.html", class_page(reports, exercises, similarity=load_summary(out_dir)))

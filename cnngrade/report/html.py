@@ -26,7 +26,7 @@ import re
 from html import escape
 from typing import Any
 
-from cnngrade.manual import is_manual
+from cnngrade.report.manual import is_manual
 from cnngrade.records import ExerciseResult, StudentReport, TestResult
 from cnngrade.report import charts
 from cnngrade.report.page import (

@@ -1,7 +1,7 @@
 """Grader for exercise 6 (no training here): MiniAlexNet by behaviour, dropout, transforms, the training loop, the plot.
 
 Every expected value is computed on the trusted side: weights the grader drew go into the student's
-model and into cnngrade.reference.MiniAlexNet, transforms are replayed with torchvision under the same
+model and into cnngrade.training.networks.MiniAlexNet, transforms are replayed with torchvision under the same
 seed, and the training loop is repeated with torch's Adam from the same initial weights, its result
 compared through the outputs of the trained model on grader-chosen inputs. What only the worker can
 see (the mode during a call, autograd state) is advice: shown, never scored.
@@ -70,7 +70,7 @@ def assert_same_function(submission, model, expected: torch.nn.Module, seed: int
 
 # -- architecture ---------------------------------------------------------------------------------
 # Each check writes weights the grader drew (from the test's seed) into the student's model and into
-# cnngrade.reference.MiniAlexNet, then compares outputs on grader-chosen images: eval mode for the layers,
+# cnngrade.training.networks.MiniAlexNet, then compares outputs on grader-chosen images: eval mode for the layers,
 # train mode under the same torch seeds for the dropout masks.
 @pytest.mark.parametrize("num_classes", [10, 7])
 def test_architecture(submission, seed, num_classes):

@@ -1,6 +1,6 @@
 """Grader for exercise 8 (no training here): each ablation variant is what its name says, seeds, flags, the plot.
 
-Every variant's weights go into cnngrade.reference.MiniAlexNet with the activation and dropout
+Every variant's weights go into cnngrade.training.networks.MiniAlexNet with the activation and dropout
 its name implies; outputs are compared in eval mode, and in train mode under the same seeds.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 
 
 # The architecture and dropout checks write weights the grader drew (from the test's seed) into the variant's
-# model and into cnngrade.reference.MiniAlexNet with the variant's activation and dropout, then compare outputs
+# model and into cnngrade.training.networks.MiniAlexNet with the variant's activation and dropout, then compare outputs
 # on grader-chosen images: eval mode for the layers, train mode under the same torch seeds for dropout.
 @pytest.mark.parametrize("name", VARIANTS)
 def test_variant_architecture(submission, seed, name):

@@ -10,7 +10,7 @@ pytest.fail = lambda *a, **k: None
 hypothesis.given = lambda *a, **k: (lambda fn: (lambda *x, **y: None))
 hypothesis.assume = lambda *a: True
 for name in list(sys.modules):
-    if name.startswith(("cnngrade.checks", "_pytest")):
+    if name.startswith(("cnngrade.graderkit.checks", "_pytest")):
         sys.modules[name] = None
 
 

@@ -11,9 +11,9 @@ import yaml
 
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.errors import InputError, UsageError
-from cnngrade.notebooks import source_cells
-from cnngrade.otter_bridge import GRADERS_FOLDER, PLUGIN
-from cnngrade.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.intake.notebooks import source_cells
+from cnngrade.export.otter_bridge import GRADERS_FOLDER, PLUGIN
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
 
 OTTER_HINT = ("otter-grader is not installed: pip install -e '.[otter]' in the cnngrade checkout (it also needs "
               "ipykernel)")
@@ -107,7 +107,7 @@ torchvision
 # be able to start otter's Python (Miniforge under /root, 0700 by default): /root becomes traversable, not listable.
 # The same uid must not read the hidden graders shipped in source/files: source/ becomes root's alone.
 SETUP_TAIL = """
-# cnngrade: let the sandbox uid run otter's Python, and keep the graders from it (see cnngrade/otter_export.py).
+# cnngrade: let the sandbox uid run otter's Python, and keep the graders from it (see cnngrade/export/otter.py).
 chmod 711 /root
 chmod -R a+rX /root/miniforge3
 chmod 700 /autograder/source
@@ -147,7 +147,7 @@ def export_exercise(exercise: str, out: Path, *, graders_dir: Path = GRADERS_DIR
     """
     import nbformat
 
-    from cnngrade.release import build_wheel
+    from cnngrade.export.release import build_wheel
 
     cfg = load_exercise(exercise, graders_dir)
     try:

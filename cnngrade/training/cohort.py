@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from cnngrade import trainer
+from cnngrade.training import trainer
 
 # Members per chunk when no budget says otherwise (CPU): memory is not the limit there, time per step is.
 CPU_CHUNK = 16

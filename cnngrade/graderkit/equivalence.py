@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from cnngrade.checks import show
-from cnngrade.client import Handle, Submission
+from cnngrade.graderkit.checks import show
+from cnngrade.sandbox.client import Handle, Submission
 from cnngrade.graderkit import values
 from cnngrade.worker.helpers import state_in_use_order
 

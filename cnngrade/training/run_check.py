@@ -3,7 +3,7 @@
 The student contributes one thing: the initial weights of a model whose architecture is first
 proven by behaviour (``equivalence.assert_equivalent``). Those weights go into the trusted
 reference network, which is checked not to be trained already, trained here with the handout's
-recipe (``cnngrade.trainer``) and scored here on held-out images drawn from a secret of this
+recipe (``cnngrade.training.trainer``) and scored here on held-out images drawn from a secret of this
 grading run. No student code runs between the held-out images and the accuracy, and nothing the
 worker says about training is read.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from cnngrade import trainer
-from cnngrade.client import Submission
-from cnngrade.equivalence import assert_equivalent, assert_same_outputs, load_student_weights
-from cnngrade.profiles import SYNTHETIC_SIZE, SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
+from cnngrade.training import trainer
+from cnngrade.sandbox.client import Submission
+from cnngrade.graderkit.equivalence import assert_equivalent, assert_same_outputs, load_student_weights
+from cnngrade.training.profiles import SYNTHETIC_SIZE, SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
 
 # The gpu profile scores on this many of CIFAR-10's 10,000 test images, chosen by the run's secret.
 CIFAR_HELD_OUT = 5000
@@ -144,7 +144,7 @@ def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profil
 
     ``secret`` picks the held-out draw (default: this process's ``run_secret``); `cnngrade calibrate` fixes one per seed.
     """
-    from cnngrade import cohort_service
+    from cnngrade.training import cohort_service
 
     endpoint = cohort_service.current()
     if endpoint is not None and secret is None:   # `cnngrade grade --cohort`: trained with others by the service

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-from cnngrade.collect import StudentSubmission, collect_class
+from cnngrade.intake.collect import StudentSubmission, collect_class
 from cnngrade.config import EXERCISES, PROJECT_ROOT
 from cnngrade.errors import InputError, UsageError
 from cnngrade.report.files import atomic_write

@@ -1,9 +1,9 @@
 """`cnngrade calibrate`: run the graders' training checks on the reference solutions over several seeds, and suggest
 thresholds for a calibration file that `cnngrade grade --calibration FILE` applies.
 
-Each seed runs what the graders run (``cnngrade.training.train_and_score``): the reference solution's model, built
+Each seed runs what the graders run (``cnngrade.training.run_check.train_and_score``): the reference solution's model, built
 under the seed, gives its initial weights to the trusted reference network, which is checked not to be trained
-already, trained with the profile's recipe (``cnngrade.trainer``) and scored on a held-out draw. Only the held-out
+already, trained with the profile's recipe (``cnngrade.training.trainer``) and scored on a held-out draw. Only the held-out
 secret differs from grading: it is fixed per seed (a grading run draws a fresh one), so a calibration can be
 repeated. Two checks with the same initial weights and recipe (ex6 and ex8's baseline on the cpu profile) share one
 training run.
@@ -27,7 +27,7 @@ from typing import Any
 import cnngrade
 from cnngrade.config import PROJECT_ROOT, load_exercise, resolve_exercises
 from cnngrade.errors import InputError, UsageError
-from cnngrade.profiles import CALIBRATED, training_settings
+from cnngrade.training.profiles import CALIBRATED, training_settings
 
 SOLUTIONS_DIR = PROJECT_ROOT / "solutions"
 # The suggested value of every threshold: K_STD standard deviations under the mean over the seeds, and at least SLACK
@@ -183,7 +183,7 @@ def initial_network(check: Check, seed: int) -> Any:
     graders build it (ex6: MiniAlexNet() under torch.manual_seed(seed); ex8: build_variant(name, seed))."""
     import torch
 
-    from cnngrade import reference
+    from cnngrade.training import networks as reference
 
     module = solution(check.exercise)
     with torch.random.fork_rng(devices=[]):
@@ -206,7 +206,7 @@ def weights_digest(network: Any) -> str:
 def run_seed(seed: int, profile: dict[str, Any], check_names: list[str], threads: int) -> SeedResult:
     """Every selected check for one seed; a check with the same initial weights and recipe as an earlier one shares
     its training run (same seed, data and threads give the same result on the CPU)."""
-    from cnngrade.training import train_and_score
+    from cnngrade.training.run_check import train_and_score
 
     accuracies, seconds, shared, done = {}, {}, {}, {}
     for check in (c for c in CHECKS if c.name in check_names):
@@ -276,7 +276,7 @@ def calibrate(profile: dict[str, Any], seeds: list[int], exercises: list[str], *
 
 def warnings_of(profile: dict[str, Any], stats: list[Stats], results: list[SeedResult]) -> list[str]:
     """What makes a suggestion unsafe to use as it is."""
-    from cnngrade.training import chance_limit, profile_held_out
+    from cnngrade.training.run_check import chance_limit, profile_held_out
 
     held_out = len(profile_held_out(profile, held_out_secret(results[0].seed)).y)
     limit = chance_limit(CLASSES, held_out)

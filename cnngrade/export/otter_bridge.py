@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnngrade.manual import is_manual
+from cnngrade.report.manual import is_manual
 from cnngrade.records import StudentReport, TestResult
 
 try:   # otter is an optional extra; without it the plugin cannot be loaded, and nothing else needs it
@@ -32,7 +32,7 @@ except ImportError:   # pragma: no cover - exercised only without the otter extr
     AbstractOtterPlugin = object   # type: ignore[misc,assignment]
 
 GRADERS_FOLDER = "cnngrade_graders"   # shipped in the autograder zip, unpacked by otter under source/files
-PLUGIN = "cnngrade.otter_bridge.CnngradePlugin"
+PLUGIN = "cnngrade.export.otter_bridge.CnngradePlugin"
 ISOLATION_ENV = "CNNGRADE_ISOLATION"  # the grading machine's override of the exported isolation
 STUDENT = "submission"
 GRADE_TIMEOUT_S = 2300

@@ -1,6 +1,6 @@
 """Run the grader tests of one student in a trusted process of its own, and check graders against their YAML.
 
-``python -m cnngrade.run SPEC OUT`` grades one student: SPEC is a JSON job (module folders,
+``python -m cnngrade.grading.process SPEC OUT`` grades one student: SPEC is a JSON job (module folders,
 exercises, isolation, limits, profile), OUT receives the exercise results as JSON. The
 pipeline starts one such process per student, so a grader crash costs one student's report,
 never the batch.
@@ -17,10 +17,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cnngrade import cgroups
+from cnngrade.sandbox import cgroups
 from cnngrade.config import ExerciseConfig, load_exercise
 from cnngrade.errors import GraderConfigError
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox.launch import Limits
 
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--assert=plain", "--import-mode=importlib",
                "--no-header", "--tb=no", "-o", "addopts=", "-o", "python_files=test_*.py",
@@ -57,8 +57,8 @@ def _pytest_main(args: list[str], plugin: Any) -> int:
 
 def grade_job(job: Job) -> list[dict[str, Any]]:
     """Run the graders of every exercise in the job; returns ExerciseResult dicts."""
-    from cnngrade.pytest_plugin import GradingPlugin, register_hypothesis_profile
-    from cnngrade.score import exercise_result
+    from cnngrade.grading.plugin import GradingPlugin, register_hypothesis_profile
+    from cnngrade.grading.score import exercise_result
 
     graders = Path(job.graders_dir)
     configs = {e: load_exercise(e, graders) for e in job.module_dirs}
@@ -87,7 +87,7 @@ def flag_overloaded(outcomes: dict[str, dict[str, dict[str, Any]]]) -> None:
     Their message is the trusted side's own (client.MachineOverloaded); a student's text never starts a
     test's message, which begins with the grader's words or "Your code raised".
     """
-    from cnngrade.client import OVERLOADED
+    from cnngrade.sandbox.client import OVERLOADED
 
     for tests in outcomes.values():
         for outcome in tests.values():
@@ -156,7 +156,7 @@ def child_main(spec_path: str, out_path: str, err_path: str, cohort: dict[str, A
     job file so that its key is never on disk.
     """
     try:
-        from cnngrade import cohort_service
+        from cnngrade.training import cohort_service
 
         cohort_service.use(cohort)
         main([spec_path, out_path])

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from cnngrade.collect import collect_student
+from cnngrade.intake.collect import collect_student
 from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
 from cnngrade.errors import InputError, IsolationUnavailable, UsageError
-from cnngrade.profiles import select_profile
+from cnngrade.training.profiles import select_profile
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.report.html import split_counterexample
-from cnngrade.run import public_part
-from cnngrade.sandbox import ISOLATIONS, Limits, check_isolation, limits_for
+from cnngrade.grading.process import public_part
+from cnngrade.sandbox.launch import ISOLATIONS, Limits, check_isolation, limits_for
 
 MESSAGE_LINES = 8
 AT_GRADING = "checked at grading"

@@ -17,8 +17,8 @@ import yaml
 import cnngrade
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, available_exercises, load_exercise
 from cnngrade.errors import InputError
-from cnngrade.notebooks import EXPERIMENT_MARK, stub_notebook_text
-from cnngrade.validate import STUBS_DIR
+from cnngrade.intake.notebooks import EXPERIMENT_MARK, stub_notebook_text
+from cnngrade.grading.validate import STUBS_DIR
 
 ROOT = "cnn-week"
 WHEELS = "wheels"

@@ -59,7 +59,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # CNNGRADE_PYTHON point it elsewhere (tests); CNNGRADE_ISOLATION overrides the isolation.
 ROOT="${CNNGRADE_AUTOGRADER_ROOT:-/autograder}"
 PY="${CNNGRADE_PYTHON:-{venv}/bin/python}"
-exec "$PY" -m cnngrade.gradescope_export run "$ROOT"
+exec "$PY" -m cnngrade.export.gradescope run "$ROOT"
 """.replace("{venv}", VENV)
 
 
@@ -93,7 +93,7 @@ def write_zip(target: Path, files: dict[str, bytes]) -> None:
 def export_gradescope(out: Path, exercises: list[str], *, graders_dir: Path, wheel: Path | None = None,
                       isolation: str = "rlimits") -> Path:
     """Write OUT/gradescope/autograder.zip (building cnngrade's wheel unless ``wheel`` is given)."""
-    from cnngrade.release import build_wheel
+    from cnngrade.export.release import build_wheel
 
     with tempfile.TemporaryDirectory(prefix="cnngrade-wheel-") as tmp:
         wheel = wheel or build_wheel(Path(tmp))
@@ -167,7 +167,7 @@ def run(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "run":
-        print(f"usage: python -m cnngrade.gradescope_export run ROOT (default {DEFAULT_ROOT})", file=sys.stderr)
+        print(f"usage: python -m cnngrade.export.gradescope run ROOT (default {DEFAULT_ROOT})", file=sys.stderr)
         return 2
     return run(Path(args[1]))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import concurrent.futures
 from pathlib import Path
 
-from cnngrade.collect import collect_student
+from cnngrade.intake.collect import collect_student
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.pipeline import default_profile, grade_student
 from cnngrade.records import StudentReport
-from cnngrade.run import check_graders
-from cnngrade.sandbox import Limits, limits_for
+from cnngrade.grading.process import check_graders
+from cnngrade.sandbox.launch import Limits, limits_for
 
 SOLUTIONS_DIR = PROJECT_ROOT / "solutions"
 STUBS_DIR = PROJECT_ROOT / "exercises"

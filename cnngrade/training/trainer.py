@@ -6,7 +6,7 @@ Normalize((0.5,)*3, (0.5,)*3). Images stay uint8 on the device and are augmented
 (no DataLoader, no PIL): on a GPU that is about ten times faster than the handout's DataLoader
 (bench/README.md). On the CPU the same seed and thread count give bitwise the same weights; on
 CUDA, cuDNN's algorithm choice and atomic adds can differ at rounding level between runs, which
-the thresholds' margins absorb. ``cnngrade.cohort`` trains many networks with this recipe at once.
+the thresholds' margins absorb. ``cnngrade.training.cohort`` trains many networks with this recipe at once.
 """
 from __future__ import annotations
 

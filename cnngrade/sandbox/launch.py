@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import cnngrade
-from cnngrade import cgroups, seccomp
+from cnngrade.sandbox import cgroups, seccomp
 from cnngrade.errors import IsolationUnavailable
 from cnngrade.worker.server import BOOTSTRAP
 from cnngrade.worker.zygote import ZYGOTE_BOOTSTRAP

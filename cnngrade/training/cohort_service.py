@@ -63,7 +63,7 @@ class Unavailable(Exception):
 def request(endpoint: dict[str, Any], network: Any, settings: Any, profile: dict[str, Any], *, seed: int,
             augment: bool, threads: int, what: str) -> Any:
     """The RunResult of the service; AssertionError (refused), trainer.TrainingTimeout, or Unavailable."""
-    from cnngrade import trainer
+    from cnngrade.training import trainer
 
     try:
         with multiprocessing.connection.Client(endpoint["address"], authkey=bytes.fromhex(endpoint["authkey"])) as conn:
@@ -172,7 +172,7 @@ def recipe_key(req: dict[str, Any]) -> tuple:
 
 def groups(batch: list[_Pending]) -> list[list[_Pending]]:
     """Requests with one recipe and one architecture (cohort.same_architecture) together, in arrival order."""
-    from cnngrade.cohort import same_architecture
+    from cnngrade.training.cohort import same_architecture
 
     out: list[list[_Pending]] = []
     for item in batch:
@@ -204,7 +204,7 @@ def train_group(reqs: list[dict[str, Any]], secret: int | None) -> list[tuple[st
     """What ``training.train_and_score`` computes for each request, the training done with ``cohort.train_cohort``."""
     import torch
 
-    from cnngrade import cohort, trainer, training
+    from cnngrade.training import cohort, trainer, run_check as training
 
     started = time.monotonic()
     first = reqs[0]

@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
-from cnngrade import cgroups, profiles
-from cnngrade.client import Handle, Submission, Worker, Zygote
+from cnngrade.sandbox import cgroups
+from cnngrade.training import profiles
+from cnngrade.sandbox.client import Handle, Submission, Worker, Zygote
 from cnngrade.config import ExerciseConfig
 from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError
-from cnngrade.sandbox import Limits
+from cnngrade.sandbox.launch import Limits
 
 HYPOTHESIS_PROFILE = "cnngrade"
 LOAD = ""                                  # the output slice printed while the module loaded (no grader input)

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from cnngrade import cgroups, reaping, sandbox
+from cnngrade.sandbox import cgroups, reaping, launch as sandbox
 from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError, WorkerCrashed, WorkerTimeout
-from cnngrade.sandbox import ISOLATIONS, Limits, worker_command, zygote_command
+from cnngrade.sandbox.launch import ISOLATIONS, Limits, worker_command, zygote_command
 from cnngrade.worker import codec
 
 IMPORT_TIMEOUT = 30.0

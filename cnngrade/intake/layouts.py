@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from cnngrade.archives import ArchiveError, safe_extract
+from cnngrade.intake.archives import ArchiveError, safe_extract
 from cnngrade.config import EXERCISES
 from cnngrade.errors import InputError, UsageError
 from cnngrade.sinks import scrub_paths, student_id, terminal_text

@@ -1,0 +1,1 @@
+"""Packaging cnngrade for others: otter-grader and Gradescope autograders, the student bundle."""

@@ -1,0 +1,1 @@
+"""Intake: what an instructor downloads, turned into one folder of files per student."""
