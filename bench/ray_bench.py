@@ -3,7 +3,7 @@
     python bench/ray_bench.py --students 40 --exercises ex1 --jobs 2 --node-cpus 1 --out /tmp/ray-bench
 
 Students cycle through the variants of tests/submissions/<exercise>/ (good and bad). Reports are compared with
-cnngrade.pipeline.comparable (everything but timing and secret-drawn training figures), and the gradebooks byte
+cnngrade.grading.pipeline.comparable (everything but timing and secret-drawn training figures), and the gradebooks byte
 for byte. Prints a Markdown summary for bench/README.md.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnngrade.config import resolve_exercises
-from cnngrade.pipeline import comparable, grade_class
+from cnngrade.grading.pipeline import comparable, grade_class
 
 
 def make_class(where: Path, students: int, exercises: list[str]) -> Path:
@@ -53,7 +53,7 @@ def main() -> int:
     import ray
     from ray.cluster_utils import Cluster
 
-    from cnngrade.ray_backend import RayBackend
+    from cnngrade.grading.ray_backend import RayBackend
 
     exercises = resolve_exercises(args.exercises)
     args.out.mkdir(parents=True, exist_ok=True)

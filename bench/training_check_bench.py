@@ -42,7 +42,7 @@ from pathlib import Path
 def main():
     tree, work, exercises = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
     from cnngrade.training import profiles
-    from cnngrade.pipeline import grade_class
+    from cnngrade.grading.pipeline import grade_class
     klass, graders = work / "class" / "reference", work / "graders"
     klass.mkdir(parents=True)
     for exercise, tests in exercises.items():

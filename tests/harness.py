@@ -12,7 +12,7 @@ import yaml
 
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT
 from cnngrade.report.manual import is_manual
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.records import StudentReport
 
 SUBMISSIONS = Path(__file__).parent / "submissions"

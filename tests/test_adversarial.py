@@ -19,7 +19,7 @@ import pytest
 
 from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.records import StudentReport
 from cnngrade.sandbox.launch import Limits
 

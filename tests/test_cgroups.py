@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cnngrade import cli, pipeline
+from cnngrade import cli
+from cnngrade.grading import pipeline
 from cnngrade.sandbox import cgroups, launch as sandbox
 from cnngrade.sandbox.client import MachineOverloaded, Submission, Worker
 from cnngrade.config import PROJECT_ROOT

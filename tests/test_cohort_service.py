@@ -14,7 +14,7 @@ import yaml
 
 from cnngrade.training import cohort_service, profiles, run_check as training
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from tests.harness import SUBMISSIONS
 
 CPU = {"name": "cpu", "device": "cpu", "dataset": "synthetic"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnngrade.config import EXERCISES, GRADERS_DIR, PROJECT_ROOT
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from tests.harness import expected_failures, graders_subset
 
 HOSTILE = Path(__file__).parent / "adversarial"

@@ -15,7 +15,7 @@ from cnngrade.intake.collect import collect_class
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.intake.layouts import detect_layout, module_name
 from cnngrade.intake.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source, stub_notebook_text
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 
 EX1 = "ex1_output_size"
 SOLUTION = PROJECT_ROOT / "solutions" / f"{EX1}.py"

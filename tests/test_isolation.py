@@ -14,7 +14,7 @@ from cnngrade.sandbox import launch as sandbox
 from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import ExitCode, IsolationUnavailable
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 
 EXERCISE = "ex1_output_size"
 

@@ -1,5 +1,5 @@
-"""The package's import rules, read from the source: the sandboxed worker imports nothing outside itself, and no
-module-level import cycle exists anywhere in cnngrade."""
+"""The package's import rules, read from the source: the sandboxed worker imports nothing outside itself, nothing
+imports a layer above its own, and no module-level import cycle exists anywhere in cnngrade."""
 from __future__ import annotations
 
 import ast
@@ -37,6 +37,51 @@ def imported(path: Path, *, top_level_only: bool) -> set[str]:
 
 def sources() -> dict[str, Path]:
     return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+# Layers from the bottom up; a module may import its own layer and those below, never one above (lazy imports
+# inside functions included). The stages run intake -> sandbox/worker -> grading -> report; report sits below
+# grading only because the pipeline writes reports with it.
+LAYERS = [
+    {"cnngrade", "errors", "config", "records", "sinks", "worker", "data"},
+    {"intake", "sandbox"},
+    {"graderkit", "training"},
+    {"report"},
+    {"grading"},
+    {"export"},
+    {"commands", "cli", "__main__"},
+]
+
+
+def layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "cnngrade"
+    for rank, names in enumerate(LAYERS):
+        if part in names:
+            return rank
+    raise AssertionError(f"{module} belongs to no layer: add cnngrade/{part} to LAYERS in tests/test_layers.py")
+
+
+def upward_imports() -> list[str]:
+    modules = sources()
+    return [f"{name} imports {target}" for name, path in sorted(modules.items())
+            for target in sorted(imported(path, top_level_only=False))
+            if target in modules and layer(target) > layer(name)]
+
+
+def test_nothing_imports_a_layer_above_its_own():
+    assert not upward_imports(), "\n".join(upward_imports())
+
+
+def test_the_layer_rule_sees_an_upward_import(tmp_path, monkeypatch):
+    pkg = tmp_path / "cnngrade"
+    (pkg / "intake").mkdir(parents=True)
+    (pkg / "grading").mkdir()
+    for init in (pkg / "__init__.py", pkg / "intake" / "__init__.py", pkg / "grading" / "__init__.py"):
+        init.write_text("")
+    (pkg / "grading" / "pipeline.py").write_text("")
+    (pkg / "intake" / "collect.py").write_text("def f():\n    from cnngrade.grading import pipeline\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    assert "cnngrade.intake.collect imports cnngrade.grading.pipeline" in upward_imports()
 
 
 def test_the_worker_imports_nothing_outside_itself():

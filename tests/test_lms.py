@@ -361,7 +361,7 @@ def doc_commands() -> list[list[str]]:
 
 def stand_in_grading(monkeypatch) -> None:
     """Every exercise handed in earns full points, every other is missing: no worker, no sandbox, milliseconds."""
-    from cnngrade import pipeline
+    from cnngrade.grading import pipeline
     from cnngrade.grading.score import unavailable_result
 
     def grade(task, sub):

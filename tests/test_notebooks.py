@@ -222,7 +222,7 @@ def test_messages_name_the_notebook_and_its_cell(tmp_path):
 def test_a_notebook_edited_beside_its_stub_is_graded_with_experiments_left_out(tmp_path):
     """The bundle as a notebook student leaves it: ex1's .py untouched, the .ipynb completed, with a training cell
     tagged as an experiment (which would never end) and one marked by its first line (which would raise)."""
-    from cnngrade.pipeline import grade_class
+    from cnngrade.grading.pipeline import grade_class
 
     klass = tmp_path / "class"
     nb = pasted(stub_notebook(), SOLUTION.read_text())

@@ -16,7 +16,7 @@ from cnngrade.cli import main
 from cnngrade.config import load_exercise
 from cnngrade.intake.notebooks import notebook_to_source, read_notebook
 from cnngrade.export.otter import case_function_name, master_notebook, otter_command
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.export.release import wheel_name
 from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
 from tests.test_readme import doc_argv, instructor_commands

@@ -108,7 +108,7 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(tmp_path, capsys, argv
 
 
 def test_resume_regrades_a_report_from_another_profile(tmp_path):
-    from cnngrade.pipeline import finished_report
+    from cnngrade.grading.pipeline import finished_report
     from cnngrade.records import ExerciseResult, StudentReport, TestResult
     from cnngrade.report.files import write_student_report
 

@@ -17,8 +17,8 @@ import pytest
 from cnngrade.cli import main
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import ExitCode, UsageError
-from cnngrade.pipeline import comparable, grade_class
-from cnngrade.ray_backend import RayBackend, ShippedStudent
+from cnngrade.grading.pipeline import comparable, grade_class
+from cnngrade.grading.ray_backend import RayBackend, ShippedStudent
 from tests.test_readme import doc_argv
 
 EX1 = "ex1_output_size"
@@ -125,7 +125,7 @@ def test_a_submission_travels_to_the_node_as_its_files(tmp_path):
 def test_a_folder_over_the_caps_travels_cut_short_and_is_refused_alike(tmp_path, monkeypatch):
     """Packing stops at the file that crosses a cap, so the node's copy hits the same cap (and message) as locally,
     and a huge file does not travel."""
-    from cnngrade import ray_backend
+    from cnngrade.grading import ray_backend
     from cnngrade.sandbox import launch as sandbox
 
     for module in (sandbox, ray_backend):
@@ -147,10 +147,10 @@ def test_a_folder_over_the_caps_travels_cut_short_and_is_refused_alike(tmp_path,
 def test_a_node_that_cannot_grade_says_why_and_a_task_that_keeps_failing_is_a_grader_error(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from cnngrade import ray_backend
+    from cnngrade.grading import ray_backend
     from cnngrade.intake.collect import collect_student
     from cnngrade.config import GRADERS_DIR, load_exercise
-    from cnngrade.pipeline import StudentTask
+    from cnngrade.grading.pipeline import StudentTask
     from cnngrade.sandbox.launch import Limits
 
     task = StudentTask({EX1: load_exercise(EX1)}, GRADERS_DIR, "bwrap", Limits(), {"name": "cpu"})

@@ -17,7 +17,7 @@ from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, ManualSpec, load_exercise
 from cnngrade.errors import SubmissionImportError, WorkerTimeout
 from cnngrade.report.manual import apply_csv, export_csv
 from cnngrade.intake.notebooks import NotebookError, notebook_text, notebook_to_source
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.grading.plugin import manual_answer, unread
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.records import TestResult as Result

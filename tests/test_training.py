@@ -14,7 +14,7 @@ from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, load_exercise
 from cnngrade.data import synthetic
 from cnngrade.errors import GraderConfigError, InputError, UsageError
 from cnngrade.report.manual import is_manual
-from cnngrade.pipeline import grade_class
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.training.trainer import crop_flip
 from tests.harness import SUBMISSIONS, expected_failures
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
 from cnngrade.intake.layouts import LAYOUTS
-from cnngrade.pipeline import BACKENDS, Backend, LocalPool, grade_class
+from cnngrade.grading.pipeline import BACKENDS, Backend, LocalPool, grade_class
 from cnngrade.training.profiles import CHOICES as PROFILE_CHOICES
 from cnngrade.training.profiles import select_profile, with_calibration
 from cnngrade.report import lms
@@ -100,12 +100,12 @@ def add_lms_options(p: argparse.ArgumentParser) -> None:
 
 
 def backend_of(args: argparse.Namespace) -> Backend:
-    """The --backend asked for; Ray is imported only when it is (cnngrade.ray_backend)."""
+    """The --backend asked for; Ray is imported only when it is (cnngrade.grading.ray_backend)."""
     if args.backend == "local":
         if args.address is not None:
             raise UsageError("--address is for --backend ray")
         return LocalPool(args.jobs)
-    from cnngrade.ray_backend import RayBackend
+    from cnngrade.grading.ray_backend import RayBackend
 
     return RayBackend(args.address)
 

@@ -40,7 +40,7 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
 
     ``isolation`` None: the strongest that works on this machine (see ``best_isolation``).
     """
-    from cnngrade.pipeline import grade_student
+    from cnngrade.grading.pipeline import grade_student
 
     refuse_windows()
     if not path.exists():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cnngrade.intake.collect import collect_student
 from cnngrade.config import PROJECT_ROOT, load_exercise
-from cnngrade.pipeline import default_profile, grade_student
+from cnngrade.grading.pipeline import default_profile, grade_student
 from cnngrade.records import StudentReport
 from cnngrade.grading.process import check_graders
 from cnngrade.sandbox.launch import Limits, limits_for

@@ -198,7 +198,7 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     student finishes (both from the calling thread), e.g. to show progress; a report kept by ``resume`` goes to
     ``on_resumed`` when given, else to ``on_report``. ``resume``: students whose report.json in ``out_dir`` is
     complete are not graded again; the gradebook is rebuilt from every report. ``backend``: where students are
-    graded (default: ``LocalPool(jobs)``, this machine; ``cnngrade.ray_backend.RayBackend``, a Ray cluster).
+    graded (default: ``LocalPool(jobs)``, this machine; ``cnngrade.grading.ray_backend.RayBackend``, a Ray cluster).
     ``cohort``: members per cohort of the training checks (``cohort_service``; None: the profile's default, 16 on
     gpu, off on cpu; below 2: off); local backend only, on Ray each student's checks train in its own process.
     """
@@ -240,7 +240,7 @@ def _start_cohort(profile: dict, size: int | None, backend: Backend) -> cohort_s
 @dataclasses.dataclass(frozen=True)
 class StudentTask:
     """What grading any one student needs besides their submission: plain, picklable data, so that a backend
-    can send it to another machine (``cnngrade.ray_backend``)."""
+    can send it to another machine (``cnngrade.grading.ray_backend``)."""
 
     configs: dict[str, ExerciseConfig]
     graders_dir: Path

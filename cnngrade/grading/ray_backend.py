@@ -20,7 +20,7 @@ from cnngrade.training import profiles
 from cnngrade.intake.collect import StudentSubmission
 from cnngrade.config import GRADERS_DIR, load_exercise
 from cnngrade.errors import UsageError
-from cnngrade.pipeline import StudentTask
+from cnngrade.grading.pipeline import StudentTask
 from cnngrade.records import StudentReport
 from cnngrade.sandbox.launch import MAX_STAGED_BYTES, MAX_STAGED_FILES, IsolationUnavailable, check_isolation
 
