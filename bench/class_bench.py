@@ -9,10 +9,14 @@ route exports ex1 with ``cnngrade export otter`` and times ``otter run`` of its 
 kernel runs the notebook, then cnngrade grades it outside the kernel), per exercise.
 
     python bench/class_bench.py --students 6 --jobs 2 --otter-runs 2
+
+``--breakdown N`` also prints where the first student's time went: the N slowest grader tests of its
+report.json (each test's own seconds) and the rest of its grading (process start, collection, worker starts).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -36,6 +40,23 @@ def timed(argv: list[str], **kwargs) -> float:
 
 def bare_import(repeat: int) -> float:
     return statistics.median(timed([sys.executable, "-c", "import torch"]) for _ in range(repeat))
+
+
+def breakdown(report_path: Path, count: int) -> None:
+    """The slowest tests of one student's report and what the tests leave of its grading time."""
+    report = json.loads(report_path.read_text())
+    tests = [(t.get("duration") or 0.0, name, t["name"]) for name, ex in report["exercises"].items()
+             for t in ex["tests"]]
+    spent = sum(d for d, _, _ in tests)
+    total = report.get("duration_s") or 0.0
+    print(f"one student's grading: {total:.1f} s, of which its tests {spent:.1f} s "
+          f"(the rest: grading process, collection, worker starts, reports)")
+    per_exercise: dict[str, float] = {}
+    for d, name, _ in tests:
+        per_exercise[name] = per_exercise.get(name, 0.0) + d
+    print("  per exercise: " + ", ".join(f"{n.split('_')[0]} {d:.1f} s" for n, d in per_exercise.items()))
+    for d, name, test in sorted(tests, reverse=True)[:count]:
+        print(f"  {d:6.2f} s  {name.split('_')[0]} {test}")
 
 
 def grade_class(tmp: Path, students: int, jobs: int) -> float:
@@ -77,12 +98,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--otter-runs", type=int, default=2, help="0: leave the otter route out")
     parser.add_argument("--imports", type=int, default=5, help="bare torch imports timed (median)")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="N",
+                        help="print the first student's N slowest tests and the rest of its grading time")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.python_version()}, no GPU used; "
           f"load average before: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="cnngrade-class-bench-") as tmp:
         before = bare_import(args.imports)
         wall = grade_class(Path(tmp), args.students, args.jobs)
+        if args.breakdown:
+            breakdown(Path(tmp) / "reports" / "s000" / "report.json", args.breakdown)
         otter = otter_route(Path(tmp), args.otter_runs) if args.otter_runs else None
         after = bare_import(args.imports)
     unit = statistics.mean([before, after])

@@ -40,8 +40,9 @@ sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from cnngrade.training import cohort, networks as reference, trainer
 from cnngrade.data import synthetic
+from cnngrade.training import cohort, trainer
+from cnngrade.training import networks as reference
 
 RECIPE = {"batch_size": 128, "lr": 1e-3, "seed": 0, "augment": True}
 

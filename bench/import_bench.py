@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnngrade.sandbox import launch as sandbox
-from cnngrade.sandbox.client import Submission, Worker, Zygote
+from cnngrade.sandbox import preflight
+from cnngrade.sandbox.client import Worker
+from cnngrade.sandbox.submission import Submission
+from cnngrade.sandbox.zygote import Zygote
 
 EXERCISES = ("ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
              "ex5_alexnet_analysis", "ex7_retina_design")
@@ -96,7 +99,7 @@ def main() -> int:
     parser.add_argument("--isolation", default="bwrap", choices=sandbox.ISOLATIONS)
     args = parser.parse_args()
     routes = [r for r in args.routes.split(",") if r]
-    sandbox.check_isolation(args.isolation)
+    preflight.check_isolation(args.isolation)
     work = Path(tempfile.mkdtemp(prefix="cnngrade-import-bench-"))
     os.chmod(work, 0o755)
     try:

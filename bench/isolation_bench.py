@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cnngrade.sandbox import reaping, launch as sandbox
+from cnngrade.sandbox import bwrap, preflight, reaping, staging
+from cnngrade.sandbox import launch as sandbox
 from cnngrade.sandbox.launch import Limits, worker_command
 from cnngrade.worker import codec
 from cnngrade.worker.server import BOOTSTRAP
@@ -38,13 +39,13 @@ MODULES = {
 
 def _launch(mode: str, folder: Path, module: str, req_r: int, resp_w: int, work: str) -> subprocess.Popen:
     if mode == "bare":
-        argv = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, sandbox.PACKAGE_PARENT, str(req_r), str(resp_w),
+        argv = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, bwrap.PACKAGE_PARENT, str(req_r), str(resp_w),
                 str(folder), module]
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 pass_fds=(req_r, resp_w), env={"PATH": "/usr/bin:/bin"}, cwd=work)
     isolation, uid = ("rlimits", None) if mode == "rlimits" else ("bwrap", sandbox.sandbox_uid(0))
     staged = Path(work, "submission")
-    sandbox.stage_submission(folder, staged, uid)   # what Worker does before every start
+    staging.stage_submission(folder, staged, uid)   # what Worker does before every start
     cmd = worker_command(staged, module, req_r, resp_w, work, isolation=isolation, limits=Limits(), uid=uid)
     return subprocess.Popen(cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, pass_fds=(req_r, resp_w), start_new_session=True,
@@ -121,7 +122,7 @@ def main() -> int:
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if "bwrap" in modes:
-        sandbox.check_isolation("bwrap")
+        preflight.check_isolation("bwrap")
     run(modes, args.repeat)
     return 0
 

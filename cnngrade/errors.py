@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import enum
 
+from cnngrade.records import Status
+
 
 class ExitCode(enum.IntEnum):
     """Exit status of the `cnngrade` command."""
@@ -62,13 +64,13 @@ class ValidationFailed(CnngradeError):
 class SubmissionFault(Exception):
     """Raised inside a grader test when the submission, not the grader, is at fault."""
 
-    status = "error"
+    status = Status.ERROR
 
 
 class StudentError(SubmissionFault):
     """Student code raised ``type_name``; ``mro`` lists its classes so graders can test for ValueError."""
 
-    status = "failed"
+    status = Status.FAILED
 
     def __init__(self, type_name: str, message: str, traceback: str = "", mro: list[str] | None = None):
         self.type_name = type_name
@@ -96,4 +98,4 @@ class WorkerCrashed(SubmissionFault):
 class WorkerTimeout(SubmissionFault):
     """A call, or the exercise as a whole, ran past its wall-clock limit."""
 
-    status = "timeout"
+    status = Status.TIMEOUT

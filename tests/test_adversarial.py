@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.grading.pipeline import grade_class
 from cnngrade.records import StudentReport
+from cnngrade.sandbox.client import Worker
 from cnngrade.sandbox.launch import Limits
+from cnngrade.sandbox.submission import Submission
 
 EXERCISE = "ex1_output_size"
 HOSTILE = Path(__file__).parent / "adversarial"

@@ -9,15 +9,16 @@ import pytest
 import torch
 import yaml
 
-from cnngrade.training import calibrate, profiles
 from cnngrade.cli import main
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.errors import InputError, UsageError
+from cnngrade.training import calibrate, calibration, profiles
 from tests.harness import graders_subset
 from tests.test_readme import doc_argv, instructor_commands
 
 SECTION = ("### Calibrating thresholds", "### Reading the dashboard")
 CPU = profiles.select_profile("cpu")
+PROFILES = {"cpu": CPU, "gpu": profiles.Profile("gpu", "cuda", "cifar10")}
 
 
 def documented(prefix: str) -> str:
@@ -86,10 +87,10 @@ def test_the_documented_gpu_form_refuses_without_cuda(capsys, tmp_path):
 # -- what is calibrated, and the rule -----------------------------------------------------------------------------
 def test_every_calibrated_threshold_is_one_a_grader_uses():
     measured = {}
-    for t in calibrate.THRESHOLDS:
+    for t in calibration.THRESHOLDS:
         measured.setdefault(t.exercise, []).append(t.key)
         for name in profiles.NAMES:   # grader.yaml has the value that the file replaces
-            assert getattr(profiles.training_settings(load_exercise(t.exercise), {"name": name}), t.key) > 0
+            assert getattr(profiles.training_settings(load_exercise(t.exercise), PROFILES[name]), t.key) > 0
     assert {e: tuple(k) for e, k in measured.items()} == profiles.CALIBRATED
     for exercise, keys in profiles.CALIBRATED.items():
         text = "".join(p.read_text() for p in (PROJECT_ROOT / "graders" / exercise).glob("test_*.py"))
@@ -97,13 +98,13 @@ def test_every_calibrated_threshold_is_one_a_grader_uses():
 
 
 def test_the_suggestion_is_conservative():
-    acc = next(t for t in calibrate.THRESHOLDS if t.key == "threshold")
-    margin = next(t for t in calibrate.THRESHOLDS if t.key == "margin")
+    acc = next(t for t in calibration.THRESHOLDS if t.key == "threshold")
+    margin = next(t for t in calibration.THRESHOLDS if t.key == "margin")
     # Tight seeds: 0.05 under the worst one; loose seeds: 6 standard deviations under the mean; rounded down.
-    assert calibrate.suggest(acc, [0.90, 0.90, 0.91]) == 0.85
-    assert calibrate.suggest(acc, [0.80, 0.90]) < 0.5
-    assert calibrate.suggest(margin, [0.10, 0.40]) == 0.0          # kept in grader.yaml's range
-    assert calibrate.suggest(acc, [0.02, 0.03]) == 0.01
+    assert calibration.suggest(acc, [0.90, 0.90, 0.91]) == 0.85
+    assert calibration.suggest(acc, [0.80, 0.90]) < 0.5
+    assert calibration.suggest(margin, [0.10, 0.40]) == 0.0          # kept in grader.yaml's range
+    assert calibration.suggest(acc, [0.02, 0.03]) == 0.01
 
 
 # -- the file, with the training replaced by fixed figures -------------------------------------------------------
@@ -116,7 +117,7 @@ FIGURES = {0: {"ex6": 0.86, "ex8-baseline": 0.86, "ex8-sigmoid": 0.10},
 def fake_training(monkeypatch):
     def run_seed(seed, profile, check_names, threads):
         acc = {c: FIGURES[seed][c] for c in check_names}
-        return calibrate.SeedResult(seed, acc, {c: 1.0 for c in check_names}, {})
+        return calibration.SeedResult(seed, acc, {c: 1.0 for c in check_names}, {})
 
     monkeypatch.setattr(calibrate, "run_seed", run_seed)
 
@@ -136,7 +137,8 @@ def test_calibrate_writes_a_file_that_grade_reads(fake_training, tmp_path, capsy
     assert entry["file"] == "cal.yaml" and entry["thresholds"] == data["thresholds"] and entry["seeds"] == [0, 1, 2]
     # Applied where the graders read their settings; grader.yaml's other settings stay.
     profile = profiles.with_calibration(CPU, out)
-    json.dumps(profile)   # it crosses to the grading process and into report.json as JSON
+    # It crosses to the grading process (job.json) and into report.json as JSON, and reads back the same.
+    assert profiles.Profile.from_json(json.loads(json.dumps(profile.to_json()))) == profile
     for exercise, keys in data["thresholds"].items():
         settings = profiles.training_settings(load_exercise(exercise), profile)
         assert {k: getattr(settings, k) for k in keys} == keys
@@ -153,7 +155,7 @@ def test_calibrate_writes_a_file_that_grade_reads(fake_training, tmp_path, capsy
 
 def valid_file() -> dict:
     return {"calibration": {"profile": "cpu", "date": "2026-11-30T17:00:00Z", "seeds": [0, 1], "device": "cpu",
-                            "torch": "2.14.1", "dataset": CPU["dataset"]},
+                            "torch": "2.14.1", "dataset": CPU.dataset},
             "thresholds": {"ex6_cifar10_training": {"threshold": 0.8}, "ex8_ablation": {"margin": 0.5}}}
 
 
@@ -196,7 +198,7 @@ def test_unreadable_or_not_yaml(tmp_path):
     with pytest.raises(UsageError, match="bad.yaml"):
         profiles.with_calibration(CPU, tmp_path / "bad.yaml")
     edited(tmp_path / "ok.yaml", lambda d: None)
-    assert profiles.with_calibration(CPU, tmp_path / "ok.yaml")["calibration"]["thresholds"]["ex8_ablation"] == {
+    assert profiles.with_calibration(CPU, tmp_path / "ok.yaml").calibration["thresholds"]["ex8_ablation"] == {
         "margin": 0.5}
     assert profiles.with_calibration(CPU, None) is CPU
 
@@ -220,7 +222,7 @@ def test_the_documented_calibration_is_honoured_by_grade(tmp_path, capsys):
     data = yaml.safe_load(cal.read_text())
     measured = data["measured"]["ex6_cifar10_training.threshold"]
     assert len(measured["values"]) == 2 and min(measured["values"]) > 0.5
-    assert data["thresholds"]["ex6_cifar10_training"]["threshold"] <= min(measured["values"]) - calibrate.SLACK
+    assert data["thresholds"]["ex6_cifar10_training"]["threshold"] <= min(measured["values"]) - calibration.SLACK
     # Set above anything the reference reaches: the reference solution must now fail the check, by that threshold.
     data["thresholds"]["ex6_cifar10_training"]["threshold"] = 0.99
     cal.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -14,19 +14,24 @@ from pathlib import Path
 import pytest
 
 from cnngrade import cli
-from cnngrade.grading import pipeline
-from cnngrade.sandbox import cgroups, launch as sandbox
-from cnngrade.sandbox.client import MachineOverloaded, Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import WorkerCrashed, WorkerTimeout
-from cnngrade.grading.plugin import classify
-from cnngrade.records import ExerciseResult, StudentReport
-from cnngrade.records import TestResult as Verdict
+from cnngrade.grading import pipeline
 from cnngrade.grading.process import flag_overloaded
+from cnngrade.grading.verdicts import classify
+from cnngrade.records import ExerciseResult, Outcome, StudentReport
+from cnngrade.records import TestResult as Verdict
+from cnngrade.sandbox import bwrap, cgroup_setup, cgroups, overload
+from cnngrade.sandbox import launch as sandbox
+from cnngrade.sandbox.client import Worker
+from cnngrade.sandbox.devices import acquire_device
+from cnngrade.sandbox.overload import MachineOverloaded
+from cnngrade.sandbox.submission import Submission
+from cnngrade.training.profiles import Profile
 
 EXERCISE = "ex1_output_size"
 HOG = PROJECT_ROOT / "tests" / "adversarial" / "cpu_setsid_hog.py"
-BASE, WHY = cgroups.detect()
+BASE, WHY = cgroup_setup.detect()
 needs_cgroups = pytest.mark.skipif(BASE is None, reason=f"no usable cgroups here: {WHY}")
 
 MODULE = '''
@@ -103,7 +108,7 @@ def _fake_v2(root: Path, controllers: str = "cpu io memory pids") -> tuple[str, 
 
 
 def test_v2_groups_are_made_limited_killed_and_removed(tmp_path, monkeypatch):
-    base, why = cgroups.detect(*_fake_v2(tmp_path), probe=False)
+    base, why = cgroup_setup.detect(*_fake_v2(tmp_path), probe=False)
     top = tmp_path / "unified"
     assert why == "" and base == cgroups.Base(2, {"": str(top)})
     assert set((top / "cgroup.subtree_control").read_text().replace("+", " ").split()) >= {"cpu", "memory", "pids"}
@@ -122,7 +127,7 @@ def test_v2_groups_are_made_limited_killed_and_removed(tmp_path, monkeypatch):
     (folder / "memory.peak").write_text(str(500 << 20))
     (folder / "cgroup.threads").write_text("")
     assert group.cpu_seconds() == 1.5 and group.out_of_memory() and group.memory_peak() == 500 << 20
-    assert group.tasks() == [] and cgroups.waiting(group, 0.01) == 0
+    assert group.tasks() == [] and overload.waiting(group, 0.01) == 0
 
     (folder / "cgroup.procs").write_text("")   # the kernel empties the group once cgroup.kill is written
     assert group.kill() is True
@@ -133,7 +138,7 @@ def test_v2_groups_are_made_limited_killed_and_removed(tmp_path, monkeypatch):
 
 
 def test_v2_without_the_controllers_says_which_are_missing(tmp_path):
-    base, why = cgroups.detect(*_fake_v2(tmp_path, controllers="cpu io"), probe=False)
+    base, why = cgroup_setup.detect(*_fake_v2(tmp_path, controllers="cpu io"), probe=False)
     assert base is None and "memory, pids" in why and "cgroup v2" in why
 
 
@@ -142,7 +147,7 @@ def test_v2_moves_cnngrade_to_a_leaf_when_its_group_holds_processes(tmp_path, mo
     paths = _fake_v2(tmp_path)
     top = tmp_path / "unified"
     (top / "cgroup.procs").write_text(f"{os.getpid()}\n")
-    real_write, busy = cgroups._write, []
+    real_write, busy = cgroups.write_file, []
 
     def kernel_write(path, value):
         if path.endswith("subtree_control") and not busy:
@@ -150,8 +155,8 @@ def test_v2_moves_cnngrade_to_a_leaf_when_its_group_holds_processes(tmp_path, mo
             raise OSError(16, "Device or resource busy")   # EBUSY, as the kernel answers
         real_write(path, value)
 
-    monkeypatch.setattr(cgroups, "_write", kernel_write)
-    base, why = cgroups.detect(*paths, probe=False)
+    monkeypatch.setattr(cgroups, "write_file", kernel_write)
+    base, why = cgroup_setup.detect(*paths, probe=False)
     assert why == "" and base is not None
     leaf = top / "cnngrade-main"
     assert (leaf / "cgroup.procs").read_text() == str(os.getpid())
@@ -165,8 +170,8 @@ def test_v2_refuses_when_others_share_the_group(tmp_path, monkeypatch):
     def busy(path, value):
         raise OSError(16, "Device or resource busy")
 
-    monkeypatch.setattr(cgroups, "_write", busy)
-    base, why = cgroups.detect(*paths, probe=False)
+    monkeypatch.setattr(cgroups, "write_file", busy)
+    base, why = cgroup_setup.detect(*paths, probe=False)
     assert base is None and "other than cnngrade's" in why
 
 
@@ -181,7 +186,7 @@ def test_v1_hierarchies_are_found_below_our_own_groups(tmp_path):
     (tmp_path / "unified" / "cgroup.controllers").write_text("\n")   # an empty v2 hierarchy, as on this machine
     (tmp_path / "mountinfo").write_text("\n".join(mounts) + "\n")
     (tmp_path / "cgroup").write_text("4:memory:/batch/me\n3:cpu,cpuacct:/batch/me\n2:pids:/\n1:freezer:/\n0::/\n")
-    base, why = cgroups.detect(str(tmp_path / "mountinfo"), str(tmp_path / "cgroup"), probe=False)
+    base, why = cgroup_setup.detect(str(tmp_path / "mountinfo"), str(tmp_path / "cgroup"), probe=False)
     assert why == "" and base is not None and base.version == 1
     assert base.folders == {"cpu": str(tmp_path / "cpu,cpuacct" / "batch" / "me"),
                             "cpuacct": str(tmp_path / "cpu,cpuacct" / "batch" / "me"),
@@ -197,7 +202,7 @@ def test_v1_hierarchies_are_found_below_our_own_groups(tmp_path):
 
 @pytest.mark.slow
 def test_without_cgroups_the_cli_and_every_report_say_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cgroups, "_ACTIVE", (None, "no cgroup hierarchy is mounted"))
+    monkeypatch.setattr(cgroup_setup, "_ACTIVE", (None, "no cgroup hierarchy is mounted"))
     (tmp_path / "class" / "s").mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "solutions" / f"{EXERCISE}.py", tmp_path / "class" / "s")
     code = cli.main(["grade", str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--exercises", EXERCISE,
@@ -237,7 +242,7 @@ def test_a_setsid_swarm_is_held_to_its_share_and_killed_on_close(module_dir):
 def test_a_zygote_child_is_held_and_killed_in_its_own_group(module_dir):
     """Exercises forked by one student's zygote: each in a group of its own; a timeout there kills its swarm,
     not the zygote nor the student's other exercise."""
-    from cnngrade.sandbox.client import MachineOverloaded, Zygote
+    from cnngrade.sandbox.zygote import Zygote
 
     zygote = Zygote(limits=sandbox.Limits(threads=1))
     busy = Worker(module_dir, "cg_mod", limits=sandbox.Limits(threads=1), call_timeout=2, zygote=zygote)
@@ -358,32 +363,32 @@ def _cmdline(pid: str) -> bytes:
     (30.0, None, 0.9, False),
 ])
 def test_overloaded_needs_little_cpu_and_a_long_wait(wall, cpu, waiting, verdict):
-    assert cgroups.overloaded(wall, cpu, waiting) is verdict
+    assert overload.overloaded(wall, cpu, waiting) is verdict
 
 
 def _starve(monkeypatch, cpu_got: float, waiting: float) -> None:
     """Fake counters: a 30 s call during which the worker got ``cpu_got`` seconds of CPU."""
-    samples = iter([cgroups.Sample(100.0, 5.0), cgroups.Sample(130.0, 5.0 + cpu_got)])
-    monkeypatch.setattr(cgroups, "sample", lambda group: next(samples))
-    monkeypatch.setattr(cgroups, "waiting", lambda group: waiting)
+    samples = iter([overload.Sample(100.0, 5.0), overload.Sample(130.0, 5.0 + cpu_got)])
+    monkeypatch.setattr(overload, "sample", lambda group: next(samples))
+    monkeypatch.setattr(overload, "waiting", lambda group: waiting)
 
 
 def test_a_starved_timeout_is_a_grader_error(module_dir, monkeypatch):
     worker = Worker(module_dir, "cg_mod", call_timeout=30)
     _starve(monkeypatch, 0.3, 0.9)
-    judged = worker._judge_timeout(WorkerTimeout("no answer within 30 s"), cgroups.sample(None))
+    judged = worker._judge_timeout(WorkerTimeout("no answer within 30 s"), overload.sample(None))
     assert isinstance(judged, MachineOverloaded)
     assert "0.3 s of CPU time in 30.0 s" in str(judged) and "90% of the time" in str(judged)
     assert "--resume" in str(judged)
     status, message, grader_error = classify(judged)
     assert status == "error" and message.startswith("the machine was overloaded: no answer within 30 s")
-    outcomes = {EXERCISE: {"test_a": {"status": status, "output": message, "grader_error": grader_error},
-                           "test_b": {"status": "error", "output": "importing x.py raised ...", "grader_error": False}}}
+    outcomes = {EXERCISE: {"test_a": Outcome(status, message, grader_error),
+                           "test_b": Outcome("error", "importing x.py raised ...")}}
     flag_overloaded(outcomes)
-    assert outcomes[EXERCISE]["test_a"]["grader_error"] and not outcomes[EXERCISE]["test_b"]["grader_error"]
+    assert outcomes[EXERCISE]["test_a"].grader_error and not outcomes[EXERCISE]["test_b"].grader_error
 
     _starve(monkeypatch, 29.0, 0.0)   # it had the CPU: its own timeout, with the CPU time beside the wall time
-    judged = worker._judge_timeout(WorkerTimeout("no answer within 30 s"), cgroups.sample(None))
+    judged = worker._judge_timeout(WorkerTimeout("no answer within 30 s"), overload.sample(None))
     assert isinstance(judged, WorkerTimeout) and "29.0 s of CPU time in 30.0 s" in str(judged)
     assert classify(judged)[::2] == ("timeout", False)
 
@@ -411,19 +416,19 @@ def test_a_busy_worker_is_seen_waiting_and_a_sleeping_one_is_not(module_dir):
     try:
         sub = Submission(worker)
         sub.ensure_loaded()
-        assert cgroups.waiting(worker._group, 0.3) < 0.2          # idle between calls: waits for nothing
+        assert overload.waiting(worker._group, 0.3) < 0.2          # idle between calls: waits for nothing
         sub.spin(6, 30)                                          # six busy processes on a quota of one core
-        assert cgroups.waiting(worker._group, 0.5) >= cgroups.MIN_WAITING
+        assert overload.waiting(worker._group, 0.5) >= overload.MIN_WAITING
     finally:
         worker.close()
 
 
 def test_resume_regrades_reports_with_a_grader_error(tmp_path):
-    profile = {"name": "cpu", "device": "cpu", "dataset": "d", "isolation": "bwrap"}
+    profile = Profile("cpu", "cpu", "d", None, "bwrap")
 
     def write(grader_error: bool) -> None:
         test = Verdict("test_a", 0.0, 1.0, "error" if grader_error else "timeout", grader_error=grader_error)
-        report = StudentReport("s", {EXERCISE: ExerciseResult(EXERCISE, "t", [test])}, profile, "1")
+        report = StudentReport("s", {EXERCISE: ExerciseResult(EXERCISE, "t", [test])}, profile.to_json(), "1")
         (tmp_path / "s").mkdir(exist_ok=True)
         (tmp_path / "s" / "report.json").write_text(json.dumps(report.to_dict()))
 
@@ -435,7 +440,7 @@ def test_resume_regrades_reports_with_a_grader_error(tmp_path):
 
 # -- the trusted grading process ---------------------------------------------------------------------------------
 def test_a_grading_process_without_a_cgroup_caps_its_address_space():
-    code = ("import resource; from cnngrade.sandbox import cgroups; cgroups.bound_memory_without_cgroup(256 << 20)\n"
+    code = ("import resource; from cnngrade.sandbox import memory; memory.bound_memory_without_cgroup(256 << 20)\n"
             "try:\n    b = bytearray(1 << 30)\nexcept MemoryError:\n    print('bounded')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.stdout.strip() == "bounded", out.stderr
@@ -459,7 +464,7 @@ def test_each_gpu_is_held_by_one_job_at_a_time(tmp_path):
     held, overlaps, lock = {}, [], threading.Lock()
 
     def job(n: int) -> None:
-        device = cgroups.acquire_device(devices, folder=str(tmp_path), poll=0.01)
+        device = acquire_device(devices, folder=str(tmp_path), poll=0.01)
         with lock:
             if device.device in held:
                 overlaps.append((n, device.device))
@@ -479,33 +484,33 @@ def test_each_gpu_is_held_by_one_job_at_a_time(tmp_path):
 
 def test_a_cohort_batch_shares_each_gpu_among_its_slots(tmp_path):
     """With a cohort service training, up to ``slots`` grading processes hold one GPU, spread over the GPUs first."""
-    held = [cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1) for _ in range(4)]
+    held = [acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1) for _ in range(4)]
     assert sorted(d.device for d in held) == ["0", "0", "1", "1"] and [d.device for d in held[:2]] == ["0", "1"]
     with pytest.raises(TimeoutError):
-        cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=0.3)
+        acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=0.3)
     held.pop().release()
-    again = cgroups.acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1)
+    again = acquire_device(["0", "1"], folder=str(tmp_path), slots=2, timeout=1)
     for device in [*held, again]:
         device.release()
 
 
 def test_a_gpu_held_by_another_process_is_waited_for(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import sys, time; from cnngrade.sandbox import cgroups\n"
-         f"d = cgroups.acquire_device(['0'], folder={str(tmp_path)!r}); print(d.device, flush=True); time.sleep(30)")],
+        [sys.executable, "-c", ("import sys, time; from cnngrade.sandbox import devices\n"
+         f"d = devices.acquire_device(['0'], folder={str(tmp_path)!r}); print(d.device, flush=True); time.sleep(30)")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "0"
         with pytest.raises(TimeoutError):
-            cgroups.acquire_device(["0"], folder=str(tmp_path), timeout=0.3)
-        other = cgroups.acquire_device(["0", "1"], folder=str(tmp_path), timeout=1)
+            acquire_device(["0"], folder=str(tmp_path), timeout=0.3)
+        other = acquire_device(["0", "1"], folder=str(tmp_path), timeout=1)
         assert other.device == "1"
         other.release()
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    cgroups.acquire_device(["0"], folder=str(tmp_path), timeout=5).release()   # freed when its holder died
+    acquire_device(["0"], folder=str(tmp_path), timeout=5).release()   # freed when its holder died
 
 
 def test_a_gpu_worker_sees_only_the_device_its_grading_process_holds(tmp_path, monkeypatch):
@@ -534,8 +539,8 @@ def test_a_virtual_environment_under_tmp_grades_in_the_sandbox(tmp_path):
 
 
 def test_the_private_tmp_is_mounted_before_the_interpreter_is_bound(tmp_path, monkeypatch):
-    monkeypatch.setattr(sandbox, "python_paths", lambda: ["/tmp/some/venv"])
-    argv = sandbox.bwrap_prefix(str(tmp_path), sandbox.Limits(), {}, uid=None)
+    monkeypatch.setattr(bwrap, "python_paths", lambda: ["/tmp/some/venv"])
+    argv = bwrap.bwrap_prefix(str(tmp_path), sandbox.Limits(), {}, uid=None)
     tmpfs = argv.index("--tmpfs", argv.index("/dev/shm") + 1)
     assert argv[tmpfs + 1] == "/tmp" and argv.index("/tmp/some/venv") > tmpfs
     assert ["--perms", "0755", "--dir", "/tmp/some"] == argv[argv.index("/tmp/some") - 3:argv.index("/tmp/some") + 1]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnngrade.grading.student_check import check_folder, check_text, counterexample_line
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
 from cnngrade.errors import UsageError
 from cnngrade.grading.process import public_part
+from cnngrade.grading.student_check import check_folder, check_text, counterexample_line
 from cnngrade.grading.validate import STUBS_DIR
 from tests.harness import SUBMISSIONS
 

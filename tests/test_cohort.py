@@ -6,10 +6,12 @@ import copy
 import pytest
 import torch
 
-from cnngrade.training import cohort, profiles, networks as reference, trainer, run_check as training
 from cnngrade.config import load_exercise
+from cnngrade.training import cohort, profiles, trainer
+from cnngrade.training import networks as reference
+from cnngrade.training import run_check as training
 
-CPU = {"name": "cpu", "device": "cpu", "dataset": "synthetic"}
+CPU = profiles.Profile("cpu", "cpu", "synthetic")
 # Accuracy on the 1,000 held-out images, cohort against solo, per member. The members start from the solo runs'
 # weights and see the same batches, augmentation and dropout masks; only float reassociation differs (a vmapped
 # convolution is one grouped convolution), and it grows over training like any rounding-level change: measured on

@@ -1,5 +1,6 @@
-"""The trusted reader and judges of figures (cnngrade/graderkit/figures.py), on SVGs drawn by real matplotlib here:
-correct plots pass, wrong plots fail, hostile files fail as the student's failure (BadFigure), never a crash."""
+"""The trusted reader and judges of figures (cnngrade/graderkit/svg.py, figures.py), on SVGs drawn by real
+matplotlib here: correct plots pass, wrong plots fail, hostile files fail as the student's failure (BadFigure),
+never a crash."""
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnngrade.sandbox.client import Handle
 from cnngrade.graderkit import figures as F
+from cnngrade.graderkit import svg_parts
 from cnngrade.graderkit.values import BadValue
+from cnngrade.sandbox.handles import Handle
 from cnngrade.worker.figures import figure_render
 
 VARIANTS = ("baseline", "no_dropout", "sigmoid", "no_augmentation")
@@ -244,8 +246,8 @@ def image_svg(png: bytes | str) -> bytes:
     pytest.param(b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                  + svg("<text>&x;</text>"), id="external-entity"),
     pytest.param(svg("<g>" * 100 + "</g>" * 100), id="deep-nesting"),
-    pytest.param(svg("<g/>" * (F.MAX_ELEMENTS + 1)), id="too-many-elements", marks=pytest.mark.slow),
-    pytest.param(svg("<!--" + "x" * F.MAX_SVG_BYTES + "-->"), id="over-size"),
+    pytest.param(svg("<g/>" * (svg_parts.MAX_ELEMENTS + 1)), id="too-many-elements", marks=pytest.mark.slow),
+    pytest.param(svg("<!--" + "x" * svg_parts.MAX_SVG_BYTES + "-->"), id="over-size"),
     pytest.param(b"<svg", id="malformed"),
     pytest.param(b"\xff\xfe\x00junk", id="not-xml"),
     pytest.param(b'<html xmlns="http://www.w3.org/1999/xhtml"/>', id="not-svg"),

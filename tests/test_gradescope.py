@@ -16,8 +16,8 @@ from cnngrade.cli import main
 from cnngrade.errors import IsolationUnavailable
 from cnngrade.export.gradescope import GRADERS, SETTINGS, STUDENT
 from cnngrade.export.release import wheel_name
-from cnngrade.sandbox.launch import check_isolation
 from cnngrade.grading.validate import SOLUTIONS_DIR
+from cnngrade.sandbox.preflight import check_isolation
 from tests.test_readme import doc_argv, instructor_commands
 
 EXERCISE = "ex1_output_size"

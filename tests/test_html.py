@@ -121,7 +121,7 @@ def test_lms_details_notes_and_isolation_warning_are_shown(klass):
 def test_reviewed_free_text_shows_its_points_and_comment(klass):
     item = klass[0].exercises["ex3_receptive_fields"].tests[-1]
     item.status, item.score = "failed", 1.0
-    item.output, item.metrics = "Reviewed by course staff: 1 of 2 point(s). Say why <max> differs.", {"reviewed": True}
+    item.output, item.reviewed = "Reviewed by course staff: 1 of 2 point(s). Say why <max> differs.", True
     html = student_page(klass[0])
     section = html[html.index("Free-text answers"):]
     assert "1 / 2 point(s)" in section and "Say why &lt;max&gt; differs." in section
@@ -198,11 +198,12 @@ def test_the_accuracy_bar_shows_the_verdict_not_the_side_of_the_threshold(accura
 @pytest.mark.slow   # imports torch (cnngrade.training.run_check)
 def test_a_training_check_records_and_draws_its_loss_per_epoch():
     from cnngrade.config import TrainingSettings
+    from cnngrade.training.profiles import Profile
     from cnngrade.training.run_check import RunResult, record
 
     metrics: dict = {}
     run = RunResult(0.8, 0.1, 12.0, 0.6, 2, (2.2, 1.4, float("nan"), 0.6))
-    record(metrics, run, TrainingSettings(epochs=4, threshold=0.7), {"name": "cpu", "dataset": "shapes"}, 0.7)
+    record(metrics, run, TrainingSettings(epochs=4, threshold=0.7), Profile("cpu", "cpu", "shapes"), 0.7)
     assert metrics["train_loss"] == [2.2, 1.4, None, 0.6]
     json.dumps(metrics, allow_nan=False)   # report.json is strict JSON
     html = metrics_html(metrics, "passed")
@@ -222,9 +223,8 @@ def free_text_report() -> StudentReport:
     from cnngrade.config import ManualSpec
     from cnngrade.grading.score import manual_result
 
-    answers = {"A": {"answer": "Max pooling keeps the strongest response.", "problem": ""},
-               "B": {"answer": None, "problem": ""}, "C": {"answer": "   ", "problem": ""},
-               "D": {"answer": None, "problem": "D is not defined"}}
+    answers = {"A": records.Answer("Max pooling keeps the strongest response."), "B": records.Answer(),
+               "C": records.Answer("   "), "D": records.Answer(problem="D is not defined")}
     items = [manual_result(ManualSpec(name, 3.0), answer) for name, answer in answers.items()]
     ex = ExerciseResult("ex3_receptive_fields", "Receptive fields", [records.TestResult("test_a", 1.0, 1.0, "passed"),
                                                                       *items])
@@ -232,13 +232,13 @@ def free_text_report() -> StudentReport:
 
 
 def test_only_answers_that_exist_wait_for_review():
-    from cnngrade.report.manual import export_csv, is_manual
-    from cnngrade.report.lms import gradescope_results
+    from cnngrade.report.lms_gradescope import gradescope_results
+    from cnngrade.report.manual import export_csv
 
     report = free_text_report()
     items = {t.name: t for t in report.exercises["ex3_receptive_fields"].tests}
     assert items["A"].status == "manual" and all(items[n].status == "failed" for n in "BCD")
-    assert all(is_manual(t) and t.score == 0 for t in items.values() if t.name != "test_a")
+    assert all(t.free_text and t.score == 0 for t in items.values() if t.name != "test_a")
     assert "still None" in items["B"].output and "empty" in items["C"].output and "not defined" in items["D"].output
     assert report.total == {"score": 1.0, "max_score": 13.0, "manual_pending": 3.0}
     html = student_page(report)

@@ -10,12 +10,14 @@ import nbformat
 import pytest
 import yaml
 
+from cnngrade.config import PROJECT_ROOT, load_exercise
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.intake.archives import ArchiveError, ArchiveLimits, safe_extract
 from cnngrade.intake.collect import collect_class
-from cnngrade.config import PROJECT_ROOT, load_exercise
-from cnngrade.intake.layouts import detect_layout, module_name
-from cnngrade.intake.notebooks import NOTE, neutralise_magics, notebook_text, notebook_to_source, stub_notebook_text
-from cnngrade.grading.pipeline import grade_class
+from cnngrade.intake.entries import module_name
+from cnngrade.intake.layouts import detect_layout
+from cnngrade.intake.notebooks import NOTE, neutralise_magics, notebook_to_source
+from cnngrade.intake.stub_notebooks import notebook_text, stub_notebook_text
 
 EX1 = "ex1_output_size"
 SOLUTION = PROJECT_ROOT / "solutions" / f"{EX1}.py"

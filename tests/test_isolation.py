@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from cnngrade import cli
-from cnngrade.sandbox import launch as sandbox
-from cnngrade.sandbox.client import Submission, Worker
 from cnngrade.config import PROJECT_ROOT
 from cnngrade.errors import ExitCode, IsolationUnavailable
 from cnngrade.grading.pipeline import grade_class
+from cnngrade.sandbox import bwrap, preflight
+from cnngrade.sandbox import launch as sandbox
+from cnngrade.sandbox.client import Worker
+from cnngrade.sandbox.submission import Submission
 
 EXERCISE = "ex1_output_size"
 
@@ -79,7 +81,7 @@ def test_bwrap_worker_sees_only_its_own_world(probe_dir):
 def test_a_worker_forked_by_the_students_zygote_keeps_every_guarantee(probe_dir):
     """The same world through the zygote: namespaces, uid, no capabilities, seccomp, read-only system, a private
     folder of its own; and the zygote (same uid, never running student code) cannot be read or traced."""
-    from cnngrade.sandbox.client import Zygote
+    from cnngrade.sandbox.zygote import Zygote
 
     (probe_dir / "probe_mod.py").write_text((probe_dir / "probe_mod.py").read_text() + ZYGOTE_PROBE)
     zygote = Zygote()
@@ -152,7 +154,7 @@ def test_missing_bubblewrap_refuses_to_grade_in_one_line(tmp_path, monkeypatch, 
 
 def test_rlimits_mode_runs_unprivileged_or_refuses_in_one_line(probe_dir):
     try:
-        sandbox.check_isolation("rlimits")
+        preflight.check_isolation("rlimits")
     except IsolationUnavailable as exc:
         # As root with Python under a folder other users cannot enter (this machine): refused, and why.
         assert os.getuid() == 0 and "\n" not in str(exc) and "--isolation bwrap" in str(exc)
@@ -230,8 +232,8 @@ def test_regrading_is_identical_and_resume_keeps_finished_reports(tmp_path):
 
 
 def test_a_worker_python_that_cannot_start_is_named_with_what_is_missing():
-    module = sandbox._missing_inside("ModuleNotFoundError: No module named 'numpy.core'")
+    module = preflight._missing_inside("ModuleNotFoundError: No module named 'numpy.core'")
     assert "cannot import numpy.core" in module and "install numpy in" in module
-    assert all(p in module for p in sandbox.python_paths())
-    interpreter = sandbox._missing_inside("bwrap: execvp /opt/py/bin/python3: No such file or directory")
+    assert all(p in module for p in bwrap.python_paths())
+    interpreter = preflight._missing_inside("bwrap: execvp /opt/py/bin/python3: No such file or directory")
     assert "interpreter" in interpreter and os.path.realpath(sys.executable) in interpreter

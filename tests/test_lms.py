@@ -16,17 +16,9 @@ from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.records import ExerciseResult, StudentReport
 from cnngrade.records import TestResult as Result
 from cnngrade.report.files import write_class_outputs, write_student_report
-from cnngrade.report.lms import (
-    LmsSettings,
-    canvas_csv,
-    gradescope_results,
-    member_reports,
-    moodle_worksheet,
-    parse_canvas_assignment,
-    read_id_map,
-    read_worksheet,
-    save_settings,
-)
+from cnngrade.report.lms import LmsSettings, member_reports, parse_canvas_assignment, read_id_map, save_settings
+from cnngrade.report.lms_gradebooks import canvas_csv, moodle_worksheet, read_worksheet
+from cnngrade.report.lms_gradescope import gradescope_results
 
 EX5 = "ex5_alexnet_analysis"
 EX1 = "ex1_output_size"
@@ -361,7 +353,7 @@ def doc_commands() -> list[list[str]]:
 
 def stand_in_grading(monkeypatch) -> None:
     """Every exercise handed in earns full points, every other is missing: no worker, no sandbox, milliseconds."""
-    from cnngrade.grading import pipeline
+    from cnngrade.grading import backends, pipeline
     from cnngrade.grading.score import unavailable_result
 
     def grade(task, sub):
@@ -371,11 +363,11 @@ def stand_in_grading(monkeypatch) -> None:
             if exercise in sub.modules:
                 for t in results[exercise].tests:
                     t.score, t.status = t.max_score, "passed"
-        return StudentReport(sub.student, results, task.profile, "test", sub.error, info=dict(sub.info),
+        return StudentReport(sub.student, results, task.profile.to_json(), "test", sub.error, info=dict(sub.info),
                              notes=list(sub.notes))
 
-    monkeypatch.setattr(pipeline.StudentTask, "__call__", grade)
-    monkeypatch.setattr(pipeline.LocalPool, "check", lambda self, isolation: None)
+    monkeypatch.setattr(backends.StudentTask, "__call__", grade)
+    monkeypatch.setattr(backends.LocalPool, "check", lambda self, isolation: None)
     monkeypatch.setattr(pipeline, "check_graders", lambda configs, graders_dir: None)   # a pytest run each
 
 

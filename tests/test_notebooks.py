@@ -13,18 +13,17 @@ import nbformat
 import pytest
 
 from cnngrade import records
+from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.intake import collect
 from cnngrade.intake.collect import choose_form, collect_student, name_handed_in
-from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.intake.notebooks import (
     EXPERIMENT_MARK,
     EXPERIMENT_TAG,
-    HOW_TO,
     convert_notebook,
     notebook_to_source,
     read_notebook,
-    stub_notebook_text,
 )
+from cnngrade.intake.stub_notebooks import HOW_TO, stub_notebook_text
 
 EX1 = "ex1_output_size"
 STUBS = PROJECT_ROOT / "exercises"

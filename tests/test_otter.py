@@ -14,11 +14,11 @@ import pytest
 
 from cnngrade.cli import main
 from cnngrade.config import load_exercise
-from cnngrade.intake.notebooks import notebook_to_source, read_notebook
 from cnngrade.export.otter import case_function_name, master_notebook, otter_command
-from cnngrade.grading.pipeline import grade_class
 from cnngrade.export.release import wheel_name
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.intake.notebooks import notebook_to_source, read_notebook
 from tests.test_readme import doc_argv, instructor_commands
 
 if not os.environ.get("CI"):   # CI installs the dev extra, so there a missing otter is a failure, not a skip
@@ -58,7 +58,7 @@ def test_the_plugin_runs_no_student_code_in_the_kernel():
 def isolation_here() -> str:
     """The export ships rlimits; where this machine's Python is unreadable to the sandbox uid, bwrap stands in."""
     from cnngrade.errors import IsolationUnavailable
-    from cnngrade.sandbox.launch import check_isolation
+    from cnngrade.sandbox.preflight import check_isolation
 
     try:
         check_isolation("rlimits")

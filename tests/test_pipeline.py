@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -111,13 +112,14 @@ def test_resume_regrades_a_report_from_another_profile(tmp_path):
     from cnngrade.grading.pipeline import finished_report
     from cnngrade.records import ExerciseResult, StudentReport, TestResult
     from cnngrade.report.files import write_student_report
+    from cnngrade.training.profiles import Profile
 
-    cpu = {"name": "cpu", "device": "cpu", "dataset": "synthetic", "isolation": "bwrap"}
+    cpu = Profile("cpu", "cpu", "synthetic", None, "bwrap")
     tests = [TestResult("test_a", 1.0, 1.0, "passed")]
-    write_student_report(tmp_path, StudentReport("amy", {EX1: ExerciseResult(EX1, "t", tests)}, cpu, "0"))
+    write_student_report(tmp_path, StudentReport("amy", {EX1: ExerciseResult(EX1, "t", tests)}, cpu.to_json(), "0"))
     assert finished_report(tmp_path, "amy", [EX1], cpu) is not None
-    assert finished_report(tmp_path, "amy", [EX1], dict(cpu, name="gpu", device="cuda")) is None
-    assert finished_report(tmp_path, "amy", [EX1], dict(cpu, isolation="rlimits")) is None
+    assert finished_report(tmp_path, "amy", [EX1], dataclasses.replace(cpu, name="gpu", device="cuda")) is None
+    assert finished_report(tmp_path, "amy", [EX1], dataclasses.replace(cpu, isolation="rlimits")) is None
     assert finished_report(tmp_path, "amy", [EX1, "ex3_receptive_fields"], cpu) is None
 
 

@@ -126,9 +126,9 @@ def test_a_folder_over_the_caps_travels_cut_short_and_is_refused_alike(tmp_path,
     """Packing stops at the file that crosses a cap, so the node's copy hits the same cap (and message) as locally,
     and a huge file does not travel."""
     from cnngrade.grading import ray_backend
-    from cnngrade.sandbox import launch as sandbox
+    from cnngrade.sandbox import staging
 
-    for module in (sandbox, ray_backend):
+    for module in (staging, ray_backend):
         monkeypatch.setattr(module, "MAX_STAGED_BYTES", 100)
     folder = tmp_path / "bob"
     folder.mkdir()
@@ -140,20 +140,21 @@ def test_a_folder_over_the_caps_travels_cut_short_and_is_refused_alike(tmp_path,
     with tarfile.open(fileobj=io.BytesIO(ray_backend.pack_folder(folder))) as tar:
         assert [(m.name, m.size) for m in tar.getmembers()] == [("a.py", 60), ("b.bin", 41)]
         tar.extractall(where, filter="data")
-    local = sandbox.stage_submission(folder, tmp_path / "copy1", None)
-    assert local and sandbox.stage_submission(where, tmp_path / "copy2", None) == local
+    local = staging.stage_submission(folder, tmp_path / "copy1", None)
+    assert local and staging.stage_submission(where, tmp_path / "copy2", None) == local
 
 
 def test_a_node_that_cannot_grade_says_why_and_a_task_that_keeps_failing_is_a_grader_error(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from cnngrade.grading import ray_backend
-    from cnngrade.intake.collect import collect_student
     from cnngrade.config import GRADERS_DIR, load_exercise
-    from cnngrade.grading.pipeline import StudentTask
+    from cnngrade.grading import ray_backend
+    from cnngrade.grading.backends import StudentTask
+    from cnngrade.intake.collect import collect_student
     from cnngrade.sandbox.launch import Limits
+    from cnngrade.training.profiles import Profile
 
-    task = StudentTask({EX1: load_exercise(EX1)}, GRADERS_DIR, "bwrap", Limits(), {"name": "cpu"})
+    task = StudentTask({EX1: load_exercise(EX1)}, GRADERS_DIR, "bwrap", Limits(), Profile("cpu", "cpu", "synthetic"))
     other = ray_backend.NodeTask(task, True, "0" * 16).problem()
     assert "runs other cnngrade code or graders than this machine" in other and "same cnngrade release" in other
     nobox = ray_backend.NodeTask(dataclasses.replace(task, isolation="chroot"), True,

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from cnngrade.grading import plugin as pytest_plugin
 from cnngrade.config import TestSpec, case_points, discover_exercises, load_exercise, resolve_exercises
 from cnngrade.errors import (
     GraderConfigError,
@@ -28,9 +27,12 @@ from cnngrade.errors import (
     WorkerTimeout,
 )
 from cnngrade.graderkit.values import BadValue
-from cnngrade.grading.plugin import GradingPlugin, classify
+from cnngrade.grading import plugin as pytest_plugin
+from cnngrade.grading.plugin import GradingPlugin
 from cnngrade.grading.process import PYTEST_ARGS, _pytest_main, check_graders
 from cnngrade.grading.score import exercise_result
+from cnngrade.grading.verdicts import classify
+from cnngrade.records import Outcome
 
 EXERCISE = "ex9_fake"
 _modules = itertools.count()
@@ -207,7 +209,7 @@ def test_a_module_that_does_not_import_scores_nothing(tmp_path, monkeypatch):
 
 def test_a_declared_test_that_never_reported_scores_zero_as_a_grader_error():
     cfg = load_exercise_from({"test_a": {"points": 2}, "test_b": {"points": 1}})
-    result = exercise_result(cfg, {"test_a": {"status": "passed", "output": ""}}, {})
+    result = exercise_result(cfg, {"test_a": Outcome("passed")}, {})
     tests = {t.name: t for t in result.tests}
     assert tests["test_a"].score == 2
     assert (tests["test_b"].score, tests["test_b"].status, tests["test_b"].grader_error) == (0, "error", True)
@@ -216,7 +218,7 @@ def test_a_declared_test_that_never_reported_scores_zero_as_a_grader_error():
 
 def test_a_collected_case_that_never_reported_scores_zero():
     cfg = load_exercise_from({"test_x": {"points_per_case": 0.5, "cases": 2}})
-    result = exercise_result(cfg, {"test_x[a]": {"status": "passed", "output": ""}}, {},
+    result = exercise_result(cfg, {"test_x[a]": Outcome("passed")}, {},
                              collected=["test_x[a]", "test_x[b]"])
     assert [(t.name, t.score, t.status) for t in result.tests] == [("test_x[a]", 0.5, "passed"),
                                                                   ("test_x[b]", 0.0, "error")]
@@ -227,7 +229,7 @@ def test_a_collected_case_that_never_reported_scores_zero():
 
 def test_a_failed_advice_check_is_shown_and_scores_nothing():
     cfg = load_exercise_from({"test_a": {"points": 0, "kind": "advice"}})
-    result = exercise_result(cfg, {"test_a": {"status": "failed", "output": "kept a graph"}}, {})
+    result = exercise_result(cfg, {"test_a": Outcome("failed", "kept a graph")}, {})
     assert [(t.status, t.score, t.max_score) for t in result.tests] == [("advice", 0, 0)]
 
 

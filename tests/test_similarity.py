@@ -17,11 +17,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnngrade.report import similarity
 from cnngrade.cli import main
 from cnngrade.commands.similarity import PairProgress
 from cnngrade.config import EXERCISES, PROJECT_ROOT
-from cnngrade.intake.notebooks import notebook_text, source_cells
+from cnngrade.intake.stub_notebooks import notebook_text, source_cells
+from cnngrade.report import similarity, similarity_page
 from cnngrade.report.dashboard import similarity_section
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.report.similarity import Document, compare_exercise
@@ -315,7 +315,7 @@ def test_hostile_ids_and_contents_are_escaped(tmp_path):
     b = Document("=HYPERLINK(\"http://x\")", EX3, "b.py", disguise(text))
     result = compare_exercise(EX3, [a, b])
     assert len(result.flagged) == 1
-    similarity.write_pages(tmp_path, [result], similarity.DEFAULT_THRESHOLD, similarity.DEFAULT_IGNORE_COMMON)
+    similarity_page.write_pages(tmp_path, [result], similarity.DEFAULT_THRESHOLD, similarity.DEFAULT_IGNORE_COMMON)
     pages = list((tmp_path / "similarity").rglob("*.html"))
     assert len(pages) == 2
     for page in pages:
@@ -335,8 +335,8 @@ def test_the_dashboard_section_escapes_what_summary_json_holds(tmp_path):
     assert "<script" not in html and "<img" not in html and "1 pair(s)" in html
     (tmp_path / "similarity").mkdir()
     (tmp_path / "similarity" / "summary.json").write_text("[1, 2")
-    assert similarity.load_summary(tmp_path) is None
-    assert "Not checked" in similarity_section(similarity.load_summary(tmp_path))
+    assert similarity_page.load_summary(tmp_path) is None
+    assert "Not checked" in similarity_section(similarity_page.load_summary(tmp_path))
 
 
 def test_stale_pair_pages_are_removed(klass, tmp_path, capsys):

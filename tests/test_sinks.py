@@ -11,20 +11,21 @@ import nbformat
 import pytest
 import yaml
 
-from cnngrade.intake import notebooks
-from cnngrade.intake.collect import collect_class
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, ManualSpec, load_exercise
 from cnngrade.errors import SubmissionImportError, WorkerTimeout
-from cnngrade.report.manual import apply_csv, export_csv
-from cnngrade.intake.notebooks import NotebookError, notebook_text, notebook_to_source
+from cnngrade.grading.answers import manual_answer, unread
 from cnngrade.grading.pipeline import grade_class
-from cnngrade.grading.plugin import manual_answer, unread
-from cnngrade.records import ExerciseResult, StudentReport
+from cnngrade.grading.score import exercise_result, manual_result
+from cnngrade.intake import notebooks
+from cnngrade.intake.collect import collect_class
+from cnngrade.intake.notebooks import NotebookError, notebook_to_source
+from cnngrade.intake.stub_notebooks import notebook_text
+from cnngrade.records import Answer, ExerciseResult, StudentReport
 from cnngrade.records import TestResult as Result
 from cnngrade.report.files import gradebook_csv
-from cnngrade.report.lms import canvas_csv
+from cnngrade.report.lms_gradebooks import canvas_csv
+from cnngrade.report.manual import apply_csv, export_csv
 from cnngrade.report.table import score_table
-from cnngrade.grading.score import exercise_result, manual_result
 from cnngrade.sinks import ANSWER_CHARS, clip, csv_cell, csv_value, fit_report, scrub_paths, student_id, terminal_text
 
 EX1 = "ex1_output_size"
@@ -80,7 +81,7 @@ def test_machine_paths_leave_file_name_and_line():
 # -- free-text answers ---------------------------------------------------------------------------------
 
 def test_a_huge_answer_is_cut_with_a_note():
-    result = manual_result(ManualSpec("NOTES", 1.0), {"answer": "word " * 2_000_000, "problem": ""})
+    result = manual_result(ManualSpec("NOTES", 1.0), Answer("word " * 2_000_000))
     assert result.status == "manual" and len(result.answer) <= ANSWER_CHARS
     assert "cut to" in result.output and "characters cut" in result.answer
 
@@ -96,7 +97,7 @@ def test_an_unread_answer_is_an_error_never_no_answer():
     assert (broken.status, broken.grader_error) == ("error", False) and "does not import" in broken.output
     undefined = manual_result(spec, manual_answer(spec.name, [], {}, None))
     # Nothing to read is not "pending review": it scores 0 at once, and stays a free-text item (score.unanswered).
-    assert (undefined.status, undefined.score, undefined.metrics) == ("failed", 0.0, {"free_text": True})
+    assert (undefined.status, undefined.score, undefined.unanswered, undefined.free_text) == ("failed", 0.0, True, True)
     assert "not defined" in undefined.output
     good = manual_result(spec, manual_answer(spec.name, ["EXPLANATIONS"], {"EXPLANATIONS": {"relu": "x" * 50}}, None))
     assert good.status == "manual" and good.answer == "x" * 50
@@ -197,7 +198,7 @@ def test_a_surprise_in_one_students_step_is_their_error(tmp_path, monkeypatch):
         raise MemoryError("nobody saw this coming")
 
     monkeypatch.setattr("cnngrade.intake.collect.stage_notebook", explode)
-    monkeypatch.setattr("cnngrade.intake.layouts.safe_extract", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
+    monkeypatch.setattr("cnngrade.intake.entries.safe_extract", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
     subs = {s.student: s for s in collect_class(klass, [EX1], staging=tmp_path / "stage")}
     assert "MemoryError" in subs["alice"].problems[EX1]
     assert "RecursionError" in subs["carol"].error

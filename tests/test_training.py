@@ -2,21 +2,16 @@
 trained initial weights, and ex6/ex8 graded end to end on the cpu profile."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
 
-from cnngrade.training import profiles, trainer, run_check as training
-from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, load_exercise
+from cnngrade.config import load_exercise
 from cnngrade.data import synthetic
 from cnngrade.errors import GraderConfigError, InputError, UsageError
-from cnngrade.report.manual import is_manual
-from cnngrade.grading.pipeline import grade_class
+from cnngrade.training import profiles, trainer
+from cnngrade.training import run_check as training
 from cnngrade.training.trainer import crop_flip
-from tests.harness import SUBMISSIONS, expected_failures
+from tests.harness import expected_failures, training_students
 
 TRAINING = {"ex6_cifar10_training": ["test_training_reaches_threshold"],
             "ex8_ablation": ["test_baseline_reaches_threshold", "test_sigmoid_below_baseline"]}
@@ -25,10 +20,10 @@ TRAINING = {"ex6_cifar10_training": ["test_training_reaches_threshold"],
 # -- profiles ------------------------------------------------------------------------------------------------------
 def test_cpu_profile_names_device_and_data_set():
     p = profiles.select_profile("cpu", None, "bwrap")
-    assert (p["name"], p["device"], p["isolation"], p["data_dir"]) == ("cpu", "cpu", "bwrap", None)
-    assert str(profiles.SYNTHETIC_TRAIN) in p["dataset"]
+    assert (p.name, p.device, p.isolation, p.data_dir) == ("cpu", "cpu", "bwrap", None)
+    assert str(profiles.SYNTHETIC_TRAIN) in p.dataset
     if not torch.cuda.is_available():   # auto falls back to cpu; with CUDA it wants CIFAR-10 (next test)
-        assert profiles.select_profile(None)["name"] == "cpu"
+        assert profiles.select_profile(None).name == "cpu"
 
 
 def test_profile_errors_are_one_line(tmp_path, monkeypatch):
@@ -47,9 +42,10 @@ def test_profile_errors_are_one_line(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", profiles.NAMES)
 def test_every_training_exercise_declares_valid_settings(exercise, name):
     cfg = load_exercise(exercise)
-    settings = profiles.training_settings(cfg, {"name": name})
+    profile = profiles.Profile(name, profiles.DEVICES[name], "data")
+    settings = profiles.training_settings(cfg, profile)
     assert settings.epochs >= 1 and 0 < settings.threshold < 1 and settings.train_timeout > 0
-    assert profiles.exercise_time_limit(cfg, {"name": name}) >= settings.train_timeout
+    assert profiles.exercise_time_limit(cfg, profile) >= settings.train_timeout
     if exercise == "ex8_ablation":
         assert 0 < settings.margin < settings.threshold
 
@@ -58,9 +54,9 @@ def test_bad_training_settings_are_grader_errors(tmp_path):
     cfg = load_exercise("ex8_ablation")
     broken = dict(cfg.profiles["cpu"], epoch=3)
     with pytest.raises(GraderConfigError, match="epoch"):
-        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {"cpu": broken}}), {"name": "cpu"})
+        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {"cpu": broken}}), CPU)
     with pytest.raises(GraderConfigError, match="missing"):
-        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {}}), {"name": "cpu"})
+        profiles.training_settings(type(cfg)(**{**cfg.__dict__, "profiles": {}}), CPU)
 
 
 # -- the trusted trainer ------------------------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def test_predict_is_the_argmax_on_normalized_images():
 
 
 # -- held-out data: secret per run, never the public constant ------------------------------------------------------
-CPU = {"name": "cpu", "device": "cpu", "dataset": "synthetic"}
+CPU = profiles.Profile("cpu", "cpu", "synthetic")
 
 
 @pytest.mark.slow
@@ -175,38 +171,16 @@ def test_a_pretrained_initialisation_is_refused_before_training():
 
 
 # -- end to end: the cpu profile grades reference, correct and broken models -------------------------------------
-def training_only_graders(root: Path) -> Path:
-    """A graders folder with only the training tests of ex6/ex8 and their real settings, so that this test
-    measures the training checks alone, whatever the other tests of those exercises do."""
-    for exercise, tests in TRAINING.items():
-        real = yaml.safe_load((GRADERS_DIR / exercise / "grader.yaml").read_text())
-        folder = root / exercise
-        folder.mkdir(parents=True)
-        shutil.copy(GRADERS_DIR / exercise / "test_training.py", folder / "test_training.py")
-        spec = {"title": real["title"], "time_limit": real.get("time_limit", 300), "profiles": real["profiles"],
-                "tests": {name: real["tests"][name] for name in tests}}
-        (folder / "grader.yaml").write_text(yaml.safe_dump(spec))
-    return root
-
-
-STUDENTS = {  # student -> {exercise: source}
-    "reference": {e: PROJECT_ROOT / "solutions" / f"{e}.py" for e in TRAINING},
-    "reference_again": {"ex6_cifar10_training": PROJECT_ROOT / "solutions" / "ex6_cifar10_training.py"},
-    **{p.stem: {p.parent.name: p} for p in sorted(SUBMISSIONS.glob("*/train_*.py"))},
-}
+# The class (tests/harness.py training_students) is graded with only the training checks' grader files (their tests
+# and real settings, no free-text items), so that these tests measure the training checks alone, whatever the other
+# tests of those exercises do; the hostile files of the training checks (tests/test_hostile_verdicts.py) are
+# graded in the same class, with its reference student as their honest classmate.
+STUDENTS = training_students()
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("training")
-    klass = tmp / "class"
-    for student, files in STUDENTS.items():
-        (klass / student).mkdir(parents=True)
-        for exercise, source in files.items():
-            shutil.copy(source, klass / student / f"{exercise}.py")
-    reports = grade_class(klass, tmp / "out", list(TRAINING), jobs=2, graders_dir=training_only_graders(tmp / "g"),
-                          profile=profiles.select_profile("cpu"))
-    return {r.student: r for r in reports}
+def graded(training_class):
+    return training_class
 
 
 def results_of(report, exercise):
@@ -246,7 +220,7 @@ def test_variants(graded, student):
     (exercise, source), = STUDENTS[student].items()
     results = results_of(graded[student], exercise)
     assert not any(t.grader_error for t in results.values()), {n: t.output for n, t in results.items()}
-    lost = {n for n, t in results.items() if t.score < t.max_score and not is_manual(t)}   # free text: no verdict
+    lost = {n for n, t in results.items() if t.score < t.max_score and not t.free_text}   # free text: no verdict
     if student.startswith("train_good"):
         assert not lost, {n: results[n].output for n in lost}
     else:

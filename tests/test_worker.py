@@ -7,8 +7,10 @@ import time
 import pytest
 import torch
 
-from cnngrade.sandbox.client import Handle, Submission, Worker
 from cnngrade.errors import StudentError, SubmissionImportError, WorkerCrashed, WorkerTimeout
+from cnngrade.sandbox.client import Worker
+from cnngrade.sandbox.handles import Handle
+from cnngrade.sandbox.submission import Submission
 
 MODULE = "ex_probe"
 
@@ -156,7 +158,7 @@ def test_worker_does_not_see_the_graders_environment(worker, monkeypatch):
 def test_an_unreadable_submission_file_is_the_students_error(tmp_path, monkeypatch):
     import shutil
 
-    from cnngrade.sandbox import launch as sandbox
+    from cnngrade.sandbox import staging
 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "ex_probe.py").write_text("X = 1\n")
@@ -165,7 +167,7 @@ def test_an_unreadable_submission_file_is_the_students_error(tmp_path, monkeypat
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(shutil, "copyfile", refuse)
-    problem = sandbox.stage_submission(tmp_path / "src", tmp_path / "dest", None)
+    problem = staging.stage_submission(tmp_path / "src", tmp_path / "dest", None)
     assert problem == "cannot read ex_probe.py of the submission (Permission denied)"
 
 
@@ -232,7 +234,7 @@ SABOTEUR = """
 @pytest.fixture
 def student(tmp_path):
     """Workers of one student that share a zygote: make(name, source, **kwargs) -> Submission."""
-    from cnngrade.sandbox.client import Zygote
+    from cnngrade.sandbox.zygote import Zygote
 
     zygote = Zygote()
     made: list[Worker] = []
@@ -317,11 +319,11 @@ def test_a_dead_zygote_is_started_again_for_the_next_exercise(student):
 @pytest.mark.slow
 def test_a_full_student_imports_torch_once(tmp_path):
     """The grading plugin serves six exercises of one student from one zygote: one import of torch in all."""
-    from cnngrade.sandbox import cgroups
     from cnngrade.config import PROJECT_ROOT, load_exercise
     from cnngrade.grading.plugin import GradingPlugin
+    from cnngrade.sandbox import cgroup_setup
 
-    if cgroups.active()[0] is None:
+    if cgroup_setup.active()[0] is None:
         pytest.skip("without cgroups each exercise gets a sandbox of its own")
     exercises = ["ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
                  "ex5_alexnet_analysis", "ex7_retina_design"]

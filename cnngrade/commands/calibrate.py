@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from cnngrade.training import calibrate
 from cnngrade.errors import ExitCode, UsageError
+from cnngrade.training import calibrate, calibration
 from cnngrade.training.profiles import NAMES, select_profile
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the training checks of ex6 and ex8 the way the graders run them (the reference "
         "solutions' initial weights, the trusted trainer with the profile's recipe, a held-out draw fixed per "
         "seed) for several seeds; print each threshold's mean, spread and margin against grader.yaml, and a "
-        "suggested value (" + calibrate.RULE + "). Writes the suggestions, the figures, the device and the "
+        "suggested value (" + calibration.RULE + "). Writes the suggestions, the figures, the device and the "
         "torch version as a YAML calibration file (to stdout without --out) that `cnngrade grade --calibration "
         "FILE` applies and names in every report.")
     p.add_argument("--profile", choices=NAMES, required=True,
@@ -55,17 +55,17 @@ def run(args: argparse.Namespace) -> int:
     profile = select_profile(args.profile, args.data)
     done = []
 
-    def progress(result: calibrate.SeedResult) -> None:
+    def progress(result: calibration.SeedResult) -> None:
         done.append(result)
         if not args.quiet:
-            print(calibrate.seed_line(result, len(done), len(seeds)), file=sys.stderr, flush=True)
+            print(calibration.seed_line(result, len(done), len(seeds)), file=sys.stderr, flush=True)
 
     if not args.quiet:
-        print(f"calibrate: {len(seeds)} seeds of {', '.join(exercises)} on the {profile['name']} profile "
-              f"({profile['dataset']}), {args.jobs} at a time, {threads} torch thread(s) each", file=sys.stderr,
+        print(f"calibrate: {len(seeds)} seeds of {', '.join(exercises)} on the {profile.name} profile "
+              f"({profile.dataset}), {args.jobs} at a time, {threads} torch thread(s) each", file=sys.stderr,
               flush=True)
     result = calibrate.calibrate(profile, seeds, exercises, jobs=args.jobs, threads=threads, on_seed=progress)
-    text = calibrate.override_yaml(result)
+    text = calibration.override_yaml(result)
     if args.out is None:
         print(text, end="")
         return ExitCode.OK
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     atomic_write(args.out, text)
     if not args.quiet:
-        print(calibrate.table(result))
-        print(f"\nwrote {args.out}; grade with it: cnngrade grade SUBMISSIONS --out DIR --profile {profile['name']} "
+        print(calibration.table(result))
+        print(f"\nwrote {args.out}; grade with it: cnngrade grade SUBMISSIONS --out DIR --profile {profile.name} "
               f"--calibration {args.out}")
     return ExitCode.OK

@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnngrade.grading.student_check import NO_SANDBOX_NOTE, best_isolation, check_folder, check_text, failed_tests
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode
+from cnngrade.grading.student_check import NO_SANDBOX_NOTE, best_isolation, check_folder, check_text, failed_tests
 from cnngrade.sandbox.launch import ISOLATIONS
 
 

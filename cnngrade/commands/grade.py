@@ -8,16 +8,17 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, resolve_exercises
 from cnngrade.errors import ExitCode, UsageError
+from cnngrade.grading.backends import BACKENDS, Backend, LocalPool
+from cnngrade.grading.pipeline import grade_class
 from cnngrade.intake.layouts import LAYOUTS
-from cnngrade.grading.pipeline import BACKENDS, Backend, LocalPool, grade_class
-from cnngrade.training.profiles import CHOICES as PROFILE_CHOICES
-from cnngrade.training.profiles import select_profile, with_calibration
-from cnngrade.report import lms
+from cnngrade.report import lms, lms_gradebooks
 from cnngrade.report.files import check_writable
 from cnngrade.report.progress import Progress
 from cnngrade.report.table import score_table
 from cnngrade.sandbox.launch import ISOLATIONS, isolation_warning
 from cnngrade.sinks import terminal_text
+from cnngrade.training.profiles import CHOICES as PROFILE_CHOICES
+from cnngrade.training.profiles import Profile, select_profile, with_calibration
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
@@ -40,7 +41,7 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    "grader.yaml's; every report names the file (default: grader.yaml's thresholds)")
 
 
-def profile_of(args: argparse.Namespace) -> dict:
+def profile_of(args: argparse.Namespace) -> Profile:
     """The grading profile the options ask for, as the pipeline passes it on."""
     return with_calibration(select_profile(args.profile, args.data, args.isolation), args.calibration)
 
@@ -118,7 +119,7 @@ def lms_settings(args: argparse.Namespace) -> lms.LmsSettings:
     if args.id_map is not None:
         settings.id_map = lms.read_id_map(args.id_map)
     if args.moodle_worksheet is not None:
-        settings.moodle_worksheet = lms.read_worksheet(args.moodle_worksheet)
+        settings.moodle_worksheet = lms_gradebooks.read_worksheet(args.moodle_worksheet)
         settings.worksheet_name = args.moodle_worksheet.name
     return settings
 
@@ -140,14 +141,15 @@ def run(args: argparse.Namespace) -> int:
         reports = grade_class(args.submissions, args.out, exercises, jobs=args.jobs, graders_dir=args.graders,
                               isolation=args.isolation, layout=args.layout, on_start=progress.start,
                               on_report=progress.update, resume=args.resume, profile=profile_of(args),
-                              backend=backend, on_resumed=progress.resumed, cohort=args.cohort)
+                              backend=backend, on_resumed=progress.resumed, cohort=args.cohort,
+                              on_task=progress.task)
     finally:
         progress.finish()
         getattr(backend, "close", lambda: None)()
     if args.quiet:
         return ExitCode.OK
     print(score_table(reports, exercises))
-    for note in lms.lms_outputs(args.out, reports)[1]:
+    for note in lms_gradebooks.lms_outputs(args.out, reports)[1]:
         print(f"cnngrade: note: {terminal_text(note)}")
     print(f"\nreports: {args.out}/<student>/report.json and feedback.html, gradebook: {args.out / 'gradebook.csv'}, "
           f"class dashboard: {args.out / 'index.html'}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR
 from cnngrade.errors import ExitCode, InputError, UsageError
-from cnngrade.report.manual import apply_csv, export_csv, load_reports
 from cnngrade.report.files import atomic_write, write_class_outputs, write_student_report
+from cnngrade.report.manual import apply_csv, export_csv, load_reports
 
 DEFAULT_FILE = "manual_grading.csv"
 
@@ -48,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
         write_student_report(args.out, report)
     exercises = list(dict.fromkeys(e for r in reports for e in r.exercises))
     write_class_outputs(args.out, reports, exercises)
-    reviewed = sum(bool(t.metrics.get("reviewed")) for r in reports for e in r.exercises.values() for t in e.tests)
+    reviewed = sum(t.reviewed for r in reports for e in r.exercises.values() for t in e.tests)
     print(f"{reviewed} reviewed answer(s) now in the reports of {args.out}")
     return ExitCode.OK

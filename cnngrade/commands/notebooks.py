@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from cnngrade.errors import ExitCode, InputError, ValidationFailed
-from cnngrade.intake.notebooks import stub_notebook_text
-from cnngrade.report.files import atomic_write
 from cnngrade.grading.validate import STUBS_DIR
+from cnngrade.intake.stub_notebooks import stub_notebook_text
+from cnngrade.report.files import atomic_write
 
 
 def register(sub: argparse._SubParsersAction) -> None:

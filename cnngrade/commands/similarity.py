@@ -5,13 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnngrade.report import similarity
 from cnngrade.config import resolve_exercises
 from cnngrade.errors import ExitCode, InputError, UsageError
 from cnngrade.intake.layouts import LAYOUTS
-from cnngrade.report.manual import load_reports
+from cnngrade.report import similarity, similarity_page
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.files import atomic_write, check_writable
+from cnngrade.report.manual import load_reports
 from cnngrade.report.progress import Progress
 
 
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
                                           on_step=progress.advance)
     finally:
         progress.finish()
-    index = similarity.write_pages(args.out, results, args.threshold, args.ignore_common)
-    dashboard = _update_dashboard(args.out, similarity.summary(results, args.threshold, args.ignore_common))
+    index = similarity_page.write_pages(args.out, results, args.threshold, args.ignore_common)
+    dashboard = _update_dashboard(args.out, similarity_page.summary(results, args.threshold, args.ignore_common))
     if not args.quiet:
         for r in results:
             if r.files >= 2:

@@ -8,9 +8,9 @@ from pathlib import Path
 from cnngrade.commands.grade import add_common_options, profile_of
 from cnngrade.config import resolve_exercises
 from cnngrade.errors import ExitCode, ValidationFailed
+from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR, validate
 from cnngrade.report.files import write_class_outputs, write_student_report
 from cnngrade.report.table import score_table
-from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR, validate
 
 
 def register(sub: argparse._SubParsersAction) -> None:

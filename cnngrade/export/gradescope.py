@@ -136,7 +136,7 @@ def failure_results(why: str) -> dict:
 def run(root: Path) -> int:
     """Grade root/submission as one student and write root/results/results.json; 0 when results were written."""
     from cnngrade.records import StudentReport
-    from cnngrade.report.lms import gradescope_results, test_descriptions
+    from cnngrade.report.lms_gradescope import gradescope_results, test_descriptions
 
     source = root / "source"
     settings = json.loads((source / SETTINGS).read_text(encoding="utf-8"))

@@ -11,9 +11,9 @@ import yaml
 
 from cnngrade.config import GRADERS_DIR, ExerciseConfig, load_exercise
 from cnngrade.errors import InputError, UsageError
-from cnngrade.intake.notebooks import source_cells
 from cnngrade.export.otter_bridge import GRADERS_FOLDER, PLUGIN
 from cnngrade.grading.validate import SOLUTIONS_DIR, STUBS_DIR
+from cnngrade.intake.stub_notebooks import source_cells
 
 OTTER_HINT = ("otter-grader is not installed: pip install -e '.[otter]' in the cnngrade checkout (it also needs "
               "ipykernel)")

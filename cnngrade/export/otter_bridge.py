@@ -23,8 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnngrade.report.manual import is_manual
-from cnngrade.records import StudentReport, TestResult
+from cnngrade.records import Status, StudentReport, TestResult
 
 try:   # otter is an optional extra; without it the plugin cannot be loaded, and nothing else needs it
     from otter.plugins import AbstractOtterPlugin
@@ -80,7 +79,7 @@ def grade_file(path: Path, exercise: str, graders: Path, isolation: str) -> list
             raise RuntimeError(f"cnngrade grade exited with status {proc.returncode}: {tail[0]}")
         report = StudentReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
     # Free-text items, answered or not, are no otter test case.
-    return [t for t in report.exercises[exercise].tests if not is_manual(t)]
+    return [t for t in report.exercises[exercise].tests if not t.free_text]
 
 
 def inert(submission):
@@ -106,8 +105,8 @@ def apply_verdicts(results, exercise: str, verdicts: list[TestResult] | None, pr
         results.update_score(exercise, 0)
         return
     test_file.test_case_results = [
-        TestCaseResult(tc, PASSED if t.status == "passed" else f"{FAILED}\n[{t.status}] {t.output}".strip(),
-                       t.status == "passed")
+        TestCaseResult(tc, PASSED if t.status == Status.PASSED else f"{FAILED}\n[{t.status}] {t.output}".strip(),
+                       t.status == Status.PASSED)
         for tc, t in zip(cases, verdicts)]
     results.update_score(exercise, round(sum(t.score for t in verdicts), 6))
 

@@ -17,8 +17,9 @@ import yaml
 import cnngrade
 from cnngrade.config import GRADERS_DIR, PROJECT_ROOT, available_exercises, load_exercise
 from cnngrade.errors import InputError
-from cnngrade.intake.notebooks import EXPERIMENT_MARK, stub_notebook_text
 from cnngrade.grading.validate import STUBS_DIR
+from cnngrade.intake.notebooks import EXPERIMENT_MARK
+from cnngrade.intake.stub_notebooks import stub_notebook_text
 
 ROOT = "cnn-week"
 WHEELS = "wheels"
@@ -123,7 +124,7 @@ def public_source(source: str, public: set[str]) -> str | None:
                 kept += 1
                 continue
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            drop.append((start - 1, node.end_lineno))
+            drop.append((start - 1, node.end_lineno or node.lineno))
     if not kept:
         return None
     for start, end in reversed(drop):
@@ -150,8 +151,8 @@ def bundle_files(*, graders_dir: Path = GRADERS_DIR, stubs_dir: Path = STUBS_DIR
         for t in cfg.tests:
             kinds.setdefault(t.name.split("[")[0], set()).add(t.kind)
         public -= {function for function, kind in kinds.items() if kind == {"answer"}}
-        tests = {p.name: public_source(p.read_text(encoding="utf-8"), public) for p in cfg.test_files}
-        tests = {name: text for name, text in tests.items() if text is not None}
+        sources = {p.name: public_source(p.read_text(encoding="utf-8"), public) for p in cfg.test_files}
+        tests = {name: text for name, text in sources.items() if text is not None}
         if not tests and not cfg.manual:
             continue
         files[f"{ROOT}/public_tests/{exercise}/grader.yaml"] = public_yaml(cfg.directory / "grader.yaml")

@@ -29,18 +29,20 @@ _WHERE = {
     # messages a student can act on
     **{n: "cnngrade.graderkit.checks" for n in ("call_text", "expect_close", "expect_int", "expect_raises", "is_integral",
                                       "show")},
-    "Handle": "cnngrade.sandbox.client",
+    "Handle": "cnngrade.sandbox.handles",
     "StudentError": "cnngrade.errors",
     # architectures proven with grader-drawn weights
     **{n: "cnngrade.graderkit.equivalence" for n in (
         "assert_equivalent", "assert_same_outputs", "assert_train_mode_deterministic", "assert_train_mode_dropout",
-        "draw_reference_weights", "load_grader_weights", "load_student_weights", "unobservable_tensors")},
+        "unobservable_tensors")},
+    **{n: "cnngrade.graderkit.weights" for n in (
+        "draw_reference_weights", "load_grader_weights", "load_student_weights")},
     # trusted references and measurements
     "reference": "cnngrade.training.networks",
     "measure": "cnngrade.graderkit.measure",
     **{n: "cnngrade.graderkit.measure" for n in ("Layer", "receptive_field")},
-    **{n: "cnngrade.worker.helpers" for n in (
-        "build_nested", "build_sequential", "build_shuffled", "leaf_output_shapes")},
+    **{n: "cnngrade.worker.builders" for n in ("build_nested", "build_sequential", "build_shuffled")},
+    "leaf_output_shapes": "cnngrade.worker.run_order",
     # training checks run on the trusted side
     "training_settings": "cnngrade.training.profiles",
     **{n: "cnngrade.training.run_check" for n in (

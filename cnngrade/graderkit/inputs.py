@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from cnngrade.graderkit.checks import show
-from cnngrade.sandbox.client import Handle
+from cnngrade.sandbox.handles import Handle
 
 
 def rng(seed: int) -> torch.Generator:

@@ -47,5 +47,6 @@ def receptive_field(layers: Sequence[Layer]) -> int:
     out = net(x)
     h, w = out.shape[-2:]
     out[0, 0, h // 2, w // 2].backward()
+    assert x.grad is not None   # the backward pass above reached the input
     rows = (x.grad[0, 0].abs().sum(dim=1) > 0).nonzero().flatten()
     return int(rows.max() - rows.min() + 1)

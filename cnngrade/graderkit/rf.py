@@ -9,12 +9,13 @@ cancellation, which the large random perturbations here make vanishingly unlikel
 make the field look smaller). Adaptive pools, residual blocks and functional calls are measured like
 any other network.
 
-Cost: a full-size forward of a student's network is the expensive step (about 1.5 s for the reference
-design on one CPU core), so the field is first located on smaller inputs (cheap, assuming the network
-is translation-equivariant), then mapped to the full-size input and verified there with one batch: the
-unit must not change when everything outside the box changes, and must change when each edge row and
-column changes. Only a network that is not equivariant (an adaptive pool that is not global, a
-position-dependent forward) falls back to a bisection on full-size inputs.
+Cost: a full-size forward of a student's network is the expensive step (about 1.5 s for the reference design
+on one CPU core), so the field is first located on smaller inputs (assuming the network is translation-
+equivariant), then mapped to the full-size input and verified there with one batch of three images: the unit
+must not change when everything outside the box changes, and must change when the box's near and far corners
+change (or, for a field that is not a full rectangle, each edge). On the smallest input only the row edges are
+bisected; the columns are guessed to mirror them and verified alike. A network that is not equivariant (an
+adaptive pool that is not global, a position-dependent forward) falls back to a bisection on full-size inputs.
 """
 from __future__ import annotations
 
@@ -27,9 +28,8 @@ import torch
 SIDE = 512                    # the task's input side: the field that counts is the one on this input
 ESTIMATE_SIDES = (128, 256)   # smaller inputs that locate the field before it is verified on SIDE
 AMPLITUDE = 1000.0            # perturbation scale (inputs are uniform in [0, 1]): far edges change visibly
-# A change below this share of the unit's magnitude is rounding, not dependence: the same image in batches of
-# different sizes gives outputs that differ by about 1e-6 of their magnitude (the convolution's algorithm
-# depends on the batch), while a perturbation at the far edge of a ten-layer field moves the unit by 1e-2.
+# A change below this share of the unit's magnitude is rounding, not dependence: batches of different sizes give
+# outputs about 1e-6 apart (the algorithm depends on the batch); a far edge of a ten-layer field moves it by 1e-2.
 REL_TOL = 1e-4
 MAX_BATCH = 8                 # images per probe call
 MAX_PARAMETER_ELEMENTS = 30_000_000   # grader-drawn weights written into a student's network, at most
@@ -75,11 +75,9 @@ class Field:
 # -- one edge of the box as a monotone test --------------------------------------------------------------
 @dataclass
 class _Edge:
-    """An edge of the field along one axis (2: rows, 3: columns), at the far (last) or near (first) end.
-
-    A threshold t perturbs positions >= t (far) or <= side - 1 - t (near): the test "the unit changes" is
-    true for t up to the edge and false beyond it. ``lo`` is a threshold known true, ``hi`` one known false.
-    """
+    """An edge of the field along one axis (2: rows, 3: columns), at the far (last) or near (first) end. A threshold
+    t perturbs positions >= t (far) or <= side - 1 - t (near): the test "the unit changes" is true for t up to the
+    edge and false beyond it. ``lo`` is a threshold known true, ``hi`` one known false."""
 
     axis: int
     far: bool
@@ -120,11 +118,16 @@ def changed(got: torch.Tensor, base: torch.Tensor) -> bool:
     return bool(got.numel()) and (got - base).abs().max().item() > REL_TOL * scale
 
 
+def base_image(side: int, seed: int) -> torch.Tensor:
+    """The unperturbed image ``measure(seed=seed)`` probes first at ``side`` (a grader may reuse its forward)."""
+    return torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(seed * 1000 + side))
+
+
 class _Session:
     """Probes of one network on one input side: a base image, a fixed noise field, masks of what to perturb."""
 
     def __init__(self, probe: Probe, side: int, seed: int) -> None:
-        gen = torch.Generator().manual_seed(seed * 1000 + side)
+        gen = torch.Generator().manual_seed(seed * 1000 + side)   # base_image's draw comes first
         self.probe, self.side = probe, side
         self.x0 = torch.rand(1, 3, side, side, generator=gen)
         self.noise = AMPLITUDE * torch.randn(1, 3, side, side, generator=gen)
@@ -182,24 +185,12 @@ def _guess(edges: list[_Edge], prev: Field | None, shape: tuple[int, int, int]) 
 def _measure_at(probe: Probe, side: int, seed: int, prev: Field | None, repeat: bool) -> tuple[Field, float]:
     session = _Session(probe, side, seed)
     edges = _edges(side)
-    exact = _guess(edges, prev, session.shape)
-    confirmed = False
-    first = True
-    while not all(e.done() for e in edges):
-        live = [e for e in edges if not e.done()]
-        thresholds = [e.next() for e in live]
-        outside = [_outside(edges)] if first and exact else []
-        results = session.run([*outside, *(e.mask(t) for e, t in zip(live, thresholds))])
-        if outside and not results.pop(0):   # nothing beyond the guessed box matters: no edge lies past its guess
-            confirmed = True
-            for edge in edges:
-                edge.hi = min(edge.hi, edge.exact + 1)
-        first = False
-        for edge, t, hit in zip(live, thresholds, results):
-            if hit:
-                edge.lo = max(edge.lo, t)
-            else:
-                edge.hi = min(edge.hi, t)
+    confirmed = _guess(edges, prev, session.shape) and _verify(session, edges)
+    if prev is None:
+        # No earlier size to guess from: find the row edges, then guess that the columns mirror them.
+        _settle(session, edges[:2])
+        confirmed = session.any_change and _mirror(edges) and _verify(session, edges)
+    _settle(session, edges)
     if repeat and not confirmed and session.run([torch.zeros(side, side, dtype=torch.bool)])[0]:
         # Without a confirmed box every answer came from bisection: make sure the outputs are a function of the input.
         raise Inconsistent(f"model.features gave two different outputs for the same {side} x {side} image in eval "
@@ -211,6 +202,51 @@ def _measure_at(probe: Probe, side: int, seed: int, prev: Field | None, repeat: 
         raise Inconsistent("the centre unit of model.features answered the grader's probes inconsistently "
                            f"(rows {near_r}..{far_r}, columns {near_c}..{far_c})")
     return Field(side, session.shape, (near_r, far_r), (near_c, far_c)), session.work()
+
+
+def _settle(session: _Session, edges: list[_Edge]) -> None:
+    """Bisect every edge that is not yet pinned, one threshold per edge and round, the guesses' first."""
+    while not all(e.done() for e in edges):
+        live = [e for e in edges if not e.done()]
+        thresholds = [e.next() for e in live]
+        for edge, t, hit in zip(live, thresholds, session.run([e.mask(t) for e, t in zip(live, thresholds)])):
+            if hit:
+                edge.lo = max(edge.lo, t)
+            else:
+                edge.hi = min(edge.hi, t)
+
+
+def _mirror(edges: list[_Edge]) -> bool:
+    """Guess the column edges from the row edges just found (square kernels, square input); False if unfound."""
+    near_r, far_r, near_c, far_c = edges
+    for found, guess in ((near_r, near_c), (far_r, far_c)):
+        if not found.done():
+            return False
+        found.exact = found.lo
+        guess.exact, guess.todo = found.lo, [found.lo, found.lo + 1]
+    return True
+
+
+def _verify(session: _Session, edges: list[_Edge]) -> bool:
+    """Check the box the edges' exact guesses describe with three images; True when nothing outside it matters.
+
+    Nothing outside the box may change the unit (no edge lies past its guess); then a change from perturbing
+    everything at or beyond both far edges can only come from the far corner pixel, which puts the far row and
+    column in the field; likewise the near corner. A corner that does not change the unit (a field that is not
+    a full rectangle) leaves its two edges to the per-edge tests of ``_settle``.
+    """
+    bands = [e.mask(e.exact) for e in edges if e.exact is not None]   # at or beyond each guessed edge
+    if len(bands) != len(edges):
+        return False
+    outside, near, far = session.run([_outside(edges), bands[0] & bands[2], bands[1] & bands[3]])
+    if outside:
+        return False   # the field is larger than the guess somewhere: the edges bisect, trying the guesses first
+    for edge in edges:
+        assert edge.exact is not None
+        edge.hi = min(edge.hi, edge.exact + 1)
+        if far if edge.far else near:
+            edge.lo = max(edge.lo, edge.exact)
+    return True
 
 
 def _outside(edges: list[_Edge]) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """The pytest plugin that runs grader tests for one student: fixtures, verdict capture, manual items.
 
+How an exception becomes a verdict and the hypothesis profile are in ``verdicts.py``; the records of
+free-text answers read at load in ``answers.py``.
+
 Grader tests are ordinary pytest functions under graders/<exercise>/ that take the
-``submission`` fixture (a ``client.Submission`` whose calls run in the sandboxed worker).
+``submission`` fixture (a ``submission.Submission`` whose calls run in the sandboxed worker).
 Points and visibility come from the exercise's YAML; this plugin only records what happened.
 
 What must not be lost is read first: as soon as an exercise's module has loaded, its free-text
@@ -14,102 +17,46 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import re
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cnngrade.sandbox import cgroups
-from cnngrade.training import profiles
-from cnngrade.sandbox.client import Handle, Submission, Worker, Zygote
 from cnngrade.config import ExerciseConfig
-from cnngrade.errors import StudentError, SubmissionFault, SubmissionImportError
+from cnngrade.errors import StudentError, SubmissionFault
+from cnngrade.grading.answers import holds_handle, manual_answer, unread
+from cnngrade.grading.verdicts import apply_max_examples, classify
+from cnngrade.records import Answer, Outcome, Status
+from cnngrade.sandbox import cgroup_setup
+from cnngrade.sandbox.client import Worker
 from cnngrade.sandbox.launch import Limits
+from cnngrade.sandbox.submission import Submission
+from cnngrade.sandbox.zygote import Zygote
+from cnngrade.training import profiles
 
-HYPOTHESIS_PROFILE = "cnngrade"
 LOAD = ""                                  # the output slice printed while the module loaded (no grader input)
 CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")  # module constants: ANSWERS, DESIGN, RESULTS, EXPLANATIONS...
 MAX_CONSTANTS = 16                         # read at load besides the free-text answers
-
-
-def register_hypothesis_profile() -> None:
-    """Regrading gives the same score and counterexample: derandomized, no example database, no deadline
-    (the worker's time limits apply instead). Loaded before the graders are imported, because ``@given``
-    takes the default settings at decoration time."""
-    from hypothesis import HealthCheck, Phase, settings
-
-    # No explain phase: it re-runs a failing test many times to annotate the counterexample, which costs
-    # seconds per failing property (every property of a stub fails) for little the student needs.
-    settings.register_profile(
-        HYPOTHESIS_PROFILE, derandomize=True, database=None, deadline=None, print_blob=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
-    settings.load_profile(HYPOTHESIS_PROFILE)
-
-
-def apply_max_examples(item: pytest.Item, max_examples: int) -> None:
-    """Give a property test its exercise's example count, unless the grader chose settings of its own."""
-    from hypothesis import settings
-
-    fn = getattr(item, "obj", None)
-    current = getattr(fn, "_hypothesis_internal_use_settings", None)
-    if getattr(fn, "is_hypothesis_test", False) and current is settings.default:
-        fn._hypothesis_internal_use_settings = settings(current, max_examples=max_examples)  # type: ignore[union-attr]
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    """The first real failure inside a (hypothesis) exception group."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _notes(exc: BaseException) -> str:
-    notes = [n for n in getattr(exc, "__notes__", []) if not n.startswith("You can reproduce")]
-    return "\n".join(notes)
-
-
-def classify(exc: BaseException) -> tuple[str, str, bool]:
-    """(status, message for the student, grader_error) for an exception raised by a grader test."""
-    leaf = _leaf(exc)
-    notes = _notes(leaf) or _notes(exc)
-    tail = f"\n{notes}" if notes else ""
-    if isinstance(leaf, StudentError):
-        if leaf.not_implemented:
-            return "failed", f"Not implemented yet: your code raises NotImplementedError.{tail}", False
-        where = f"\n{leaf.traceback.rstrip()}" if leaf.traceback else ""
-        return "failed", f"Your code raised {leaf}{where}{tail}", False
-    if isinstance(leaf, SubmissionFault):
-        return leaf.status, f"{leaf}{tail}", False
-    if isinstance(leaf, AssertionError):
-        return "failed", f"{leaf}{tail}".strip() or "assertion failed", False
-    name = type(leaf).__name__
-    if name in ("Flaky", "FlakyFailure", "FlakyReplay"):
-        return "failed", f"Your code gave different results for the same input.{tail}", False
-    if isinstance(leaf, pytest.fail.Exception):
-        return "failed", f"{leaf.msg}{tail}", False
-    detail = "".join(traceback.format_exception(leaf)[-6:])
-    return "error", f"internal grader error ({name}); this is not the student's fault:\n{detail}", True
 
 
 class GradingPlugin:
     """Holds one worker per exercise for one student and records every test's verdict."""
 
     def __init__(self, module_dirs: dict[str, Path], configs: dict[str, ExerciseConfig], *,
-                 isolation: str = "rlimits", limits: Limits = Limits(), profile: dict[str, Any] | None = None):
+                 isolation: str = "rlimits", limits: Limits | None = None, profile: profiles.Profile | None = None):
         self.module_dirs = module_dirs
         self.configs = configs
-        self.isolation, self.limits = isolation, limits
-        self.profile_info = profile or {"name": "cpu", "device": "cpu"}
+        self.isolation, self.limits = isolation, limits or Limits()
+        self.profile_info = profile or profiles.select_profile("cpu", None, isolation)
         self.workers: dict[str, Worker] = {}
         self.zygote: Zygote | None = None                     # the student's sandbox, shared by their exercises
-        self.outcomes: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in configs}
+        self.outcomes: dict[str, dict[str, Outcome]] = {e: {} for e in configs}
         self.collected: dict[str, list[str]] = {e: [] for e in configs}
-        self.manual: dict[str, dict[str, Any]] = {}
+        self.manual: dict[str, dict[str, Answer]] = {}
         self.outputs: dict[str, str] = {}                      # what the student is shown as printed
         self.constants: dict[str, dict[str, Any]] = {}         # plain constants read at load
         self.printed: dict[str, dict[str, str]] = {e: {} for e in configs}   # test (or LOAD) -> its slice
@@ -129,12 +76,15 @@ class GradingPlugin:
         return self.workers[exercise]
 
     def _zygote(self) -> Zygote | None:
-        """One sandbox per student that imports torch once and forks each exercise's worker (client.Zygote).
+        """One sandbox per student that imports torch once and forks each exercise's worker (zygote.Zygote).
 
-        Only with cgroups: they are what kills everything a timed-out exercise started without touching the
-        student's other exercises. Without them (or without pidfds) each exercise gets a sandbox of its own.
+        Only for a student with two exercises or more here: the zygote preloads torch, torchvision and
+        matplotlib for every exercise, which one exercise alone pays for without sharing (ex1 imports none
+        of them), so one exercise gets a plain worker, a sandbox of its own. Only with cgroups: they are what
+        kills everything a timed-out exercise started without touching the student's other exercises.
+        Without them (or without pidfds) each exercise gets a sandbox of its own.
         """
-        if self.zygote is None and cgroups.active()[0] is not None and Zygote.supported():
+        if self.zygote is None and len(self.configs) >= 2 and cgroup_setup.active()[0] is not None and Zygote.supported():
             self.zygote = Zygote(isolation=self.isolation, limits=self.limits, gpu=profiles.uses_gpu(self.profile_info))
         return self.zygote
 
@@ -174,8 +124,8 @@ class GradingPlugin:
             self.printed[exercise][slot] = self.printed[exercise].get(slot, "") + text
 
     @pytest.fixture
-    def profile(self) -> dict[str, Any]:
-        """The grading profile (name, device, data set, training settings)."""
+    def profile(self) -> profiles.Profile:
+        """The grading profile (name, device, data set, calibration); frozen, so no grader can change it."""
         return self.profile_info
 
     @pytest.fixture
@@ -198,7 +148,7 @@ class GradingPlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # The student's zygote imports torch while the graders are collected, not after. A failure here is
         # met again, and reported per test, when the first worker needs the zygote.
-        zygote = self._zygote() if self.configs else None
+        zygote = self._zygote()
         if zygote is not None:
             with contextlib.suppress(OSError):   # CgroupError included
                 zygote.start()
@@ -232,20 +182,18 @@ class GradingPlugin:
             return report
         if call.excinfo is None:
             if call.when == "call":
-                self._record(item, "passed", "", False)
+                self._record(item, Status.PASSED, "", False)
             return report
         if call.excinfo.errisinstance(pytest.skip.Exception):
-            self._record(item, "error", "the grader skipped this test, so it scores nothing", True)
+            self._record(item, Status.ERROR, "the grader skipped this test, so it scores nothing", True)
         else:
             self._record(item, *classify(call.excinfo.value))
         return report
 
-    def _record(self, item: pytest.Item, status: str, output: str, grader_error: bool) -> None:
-        self.outcomes[self.exercise_of(item.path)][item.name] = {
-            "status": status, "output": output, "grader_error": grader_error,
-            "duration": round(time.monotonic() - item.stash.get(STARTED, time.monotonic()), 3),
-            "metrics": item.stash.get(METRICS, {}),
-        }
+    def _record(self, item: pytest.Item, status: Status, output: str, grader_error: bool) -> None:
+        self.outcomes[self.exercise_of(item.path)][item.name] = Outcome(
+            status, output, grader_error, round(time.monotonic() - item.stash.get(STARTED, time.monotonic()), 3),
+            item.stash.get(METRICS, {}))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for exercise in self.configs:
@@ -259,7 +207,7 @@ class GradingPlugin:
         for exercise in self.configs:
             for name, text in self.printed[exercise].items():
                 if name in self.outcomes[exercise]:
-                    self.outcomes[exercise][name]["printed"] = text
+                    self.outcomes[exercise][name] = dataclasses.replace(self.outcomes[exercise][name], printed=text)
             self.outputs[exercise] = self._student_output(exercise)
 
     def _read_late(self, exercise: str) -> None:
@@ -323,56 +271,6 @@ class LoadedSubmission(Submission):
         if name in self._constants:
             return copy.deepcopy(self._constants[name])   # a grader that edits its copy changes nothing
         return super().value(name)
-
-
-def holds_handle(value: Any) -> bool:
-    """Whether decoded worker data holds a Handle anywhere (a handle dies with its process: never cached)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Handle):
-            return True
-        if isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, (list, tuple)):
-            stack += list(item)
-    return False
-
-
-def unread(fatal: BaseException | None) -> dict[str, Any]:
-    """The record of an answer that could not be read: the student's error when their module does not
-    import, a grader error (to grade again) for anything else."""
-    first = str(fatal).strip().splitlines()[0] if fatal is not None and str(fatal).strip() else ""
-    if isinstance(fatal, SubmissionImportError):
-        return {"answer": None, "status": "error", "grader_error": False,
-                "problem": f"the answer could not be read because the module does not import ({first})"}
-    why = f" ({first})" if first else ""
-    return {"answer": None, "status": "error", "grader_error": True,
-            "problem": f"the answer could not be read{why}; this is not the student's fault: grade again"}
-
-
-def manual_answer(path: str, names: list[str], values: dict[str, Any],
-                  failure: tuple[str, BaseException] | None) -> dict[str, Any]:
-    """A free-text answer (``NAME`` or ``NAME.key``) from the values read at load."""
-    root, _, key = path.partition(".")
-    if root not in values:
-        if root not in names:
-            return {"answer": None, "problem": f"{root} is not defined"}
-        return unread(failure[1] if failure else None)
-    value = values[root]
-    if isinstance(value, StudentError):
-        return {"answer": None, "problem": f"{root} could not be read: {value}"}
-    if key and value is not None:
-        if not isinstance(value, dict):
-            return {"answer": None, "problem": f"{root} should be a dict of texts, got {type_name(value)}"}
-        value = value.get(key)
-    if value is None or isinstance(value, str):
-        return {"answer": value, "problem": ""}
-    return {"answer": None, "problem": f"expected text, got {type_name(value)}"}
-
-
-def type_name(value: Any) -> str:
-    return value.type_name if isinstance(value, Handle) else type(value).__name__
 
 
 STARTED = pytest.StashKey[float]()

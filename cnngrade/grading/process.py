@@ -17,10 +17,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cnngrade.sandbox import cgroups
 from cnngrade.config import ExerciseConfig, load_exercise
 from cnngrade.errors import GraderConfigError
+from cnngrade.records import Outcome, Status
+from cnngrade.sandbox import cgroup_setup, cgroups, memory
 from cnngrade.sandbox.launch import Limits
+from cnngrade.training.profiles import Profile, select_profile
 
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--assert=plain", "--import-mode=importlib",
                "--no-header", "--tb=no", "-o", "addopts=", "-o", "python_files=test_*.py",
@@ -38,12 +40,23 @@ class Job:
     graders_dir: str
     isolation: str = "rlimits"
     limits: dict[str, int] = dataclasses.field(default_factory=dict)
-    profile: dict[str, Any] = dataclasses.field(default_factory=dict)
+    profile: Profile = dataclasses.field(default_factory=lambda: select_profile("cpu"))
     public_only: bool = False    # run only the tests the YAML marks public (`cnngrade check`)
     cgroup: dict[str, Any] | None = None   # where workers' cgroups are made (cgroups.Base), None: no cgroups
     cgroup_problem: str = ""     # why there are none
     grader_procs: list[str] = dataclasses.field(default_factory=list)   # this process's own (memory) cgroup
-    device: str | None = None    # the CUDA device this process holds (cgroups.acquire_device)
+    device: str | None = None    # the CUDA device this process holds (devices.acquire_device)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "profile": self.profile.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Job:
+        """The job ``to_json`` wrote (job.json); ValueError for unknown keys or a malformed profile."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or not set(data) <= known:
+            raise ValueError(f"job.json: expected an object with keys among {sorted(known)}")
+        return cls(**{**data, "profile": Profile.from_json(data.get("profile"))})
 
 
 def _pytest_main(args: list[str], plugin: Any) -> int:
@@ -57,8 +70,9 @@ def _pytest_main(args: list[str], plugin: Any) -> int:
 
 def grade_job(job: Job) -> list[dict[str, Any]]:
     """Run the graders of every exercise in the job; returns ExerciseResult dicts."""
-    from cnngrade.grading.plugin import GradingPlugin, register_hypothesis_profile
+    from cnngrade.grading.plugin import GradingPlugin
     from cnngrade.grading.score import exercise_result
+    from cnngrade.grading.verdicts import register_hypothesis_profile
 
     graders = Path(job.graders_dir)
     configs = {e: load_exercise(e, graders) for e in job.module_dirs}
@@ -81,18 +95,18 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
             for e, cfg in configs.items()]
 
 
-def flag_overloaded(outcomes: dict[str, dict[str, dict[str, Any]]]) -> None:
+def flag_overloaded(outcomes: dict[str, dict[str, Outcome]]) -> None:
     """Tests that timed out only because the machine starved the worker are grader errors (regraded by --resume).
 
     Their message is the trusted side's own (client.MachineOverloaded); a student's text never starts a
     test's message, which begins with the grader's words or "Your code raised".
     """
-    from cnngrade.sandbox.client import OVERLOADED
+    from cnngrade.sandbox.overload import OVERLOADED
 
     for tests in outcomes.values():
-        for outcome in tests.values():
-            if outcome.get("status") == "error" and str(outcome.get("output", "")).startswith(OVERLOADED):
-                outcome["grader_error"] = True
+        for name, outcome in tests.items():
+            if outcome.status == Status.ERROR and outcome.output.startswith(OVERLOADED):
+                tests[name] = dataclasses.replace(outcome, grader_error=True)
 
 
 def public_part(cfg: ExerciseConfig) -> ExerciseConfig:
@@ -175,17 +189,17 @@ def contain(job: Job) -> None:
     """
     for path in job.grader_procs:
         Path(path).write_text(str(os.getpid()))
-    cgroups.use(cgroups.Base.from_dict(job.cgroup) if job.cgroup else None, job.cgroup_problem)
-    gpu = job.profile.get("device") == "cuda"
+    cgroup_setup.use(cgroups.Base.from_dict(job.cgroup) if job.cgroup else None, job.cgroup_problem)
+    gpu = job.profile.uses_gpu
     if not job.grader_procs and not gpu:   # CUDA maps a huge address space: there only a cgroup can bound memory
-        cgroups.bound_memory_without_cgroup(Limits(**job.limits).grader_memory_bytes)
+        memory.bound_memory_without_cgroup(Limits(**job.limits).grader_memory_bytes)
     if job.device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.device   # before anything in this process starts CUDA
 
 
 def main(argv: list[str]) -> int:
     spec_path, out_path = argv
-    job = Job(**json.loads(Path(spec_path).read_text()))
+    job = Job.from_json(json.loads(Path(spec_path).read_text()))
     contain(job)
     results = grade_job(job)
     tmp = out_path + ".tmp"

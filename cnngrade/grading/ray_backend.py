@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import cnngrade
-from cnngrade.training import profiles
-from cnngrade.intake.collect import StudentSubmission
 from cnngrade.config import GRADERS_DIR, load_exercise
-from cnngrade.errors import UsageError
-from cnngrade.grading.pipeline import StudentTask
+from cnngrade.errors import IsolationUnavailable, UsageError
+from cnngrade.grading.backends import StudentTask
+from cnngrade.intake.collect import StudentSubmission
 from cnngrade.records import StudentReport
-from cnngrade.sandbox.launch import MAX_STAGED_BYTES, MAX_STAGED_FILES, IsolationUnavailable, check_isolation
+from cnngrade.sandbox.preflight import check_isolation
+from cnngrade.sandbox.staging import MAX_STAGED_BYTES, MAX_STAGED_FILES
+from cnngrade.training import profiles
 
 # A task whose worker or node died is run again on another node this many times (Ray retries system failures
 # only: an exception raised by the grading itself is not retried); after that the student gets a grader error,
@@ -40,7 +41,7 @@ def _ray() -> Any:
 
 
 # -- submissions travel with their task ---------------------------------------------------------------------------
-# A node has its own disk: the driver packs each student's module folders (as sandbox.stage_submission would copy
+# A node has its own disk: the driver packs each student's module folders (as staging.stage_submission would copy
 # them: regular files only, hidden entries and links left out, the same caps) into the task's argument, so no
 # shared file system is needed, and converted notebooks and unpacked archives (in the driver's staging folder)
 # reach the node as well.
@@ -71,7 +72,7 @@ class ShippedStudent:
 
 
 def pack_folder(folder: Path) -> bytes:
-    """``folder``'s files as a tar, walked as sandbox.stage_submission walks it. At its caps the file that crosses
+    """``folder``'s files as a tar, walked as staging.stage_submission walks it. At its caps the file that crosses
     one is packed cut short and packing stops, so that the node's copy reaches the same cap and the student reads
     the same message as locally, without a huge folder travelling."""
     out, count, size = io.BytesIO(), 0, 0
@@ -152,7 +153,7 @@ def node_name() -> str:
 
 
 def grade_on_node(shipped: ShippedStudent, spec: NodeTask) -> tuple[str, dict]:
-    """The body of one student's Ray task: the whole of pipeline.grade_student, here. Returns this node's id and
+    """The body of one student's Ray task: the whole of backends.grade_student, here. Returns this node's id and
     the report as report.json's dict."""
     node = _ray().get_runtime_context().get_node_id()
     _no_main_import()
@@ -164,7 +165,7 @@ def grade_on_node(shipped: ShippedStudent, spec: NodeTask) -> tuple[str, dict]:
 
 
 def _no_main_import() -> None:
-    """Each grading process, forked from pipeline's server, first imports its parent's ``__main__`` from its path
+    """Each grading process, forked from backends' server, first imports its parent's ``__main__`` from its path
     (multiprocessing's preparation of a child): in a Ray worker that is Ray's worker script, which imports all of
     Ray, about a second of CPU per student for nothing. Named ``__main__``, it is skipped."""
     main = sys.modules.get("__main__")

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import yaml
 
-from cnngrade.intake.collect import collect_student
 from cnngrade.config import GRADERS_DIR, available_exercises, load_exercise
 from cnngrade.errors import InputError, IsolationUnavailable, UsageError
-from cnngrade.training.profiles import select_profile
-from cnngrade.records import ExerciseResult, StudentReport
-from cnngrade.report.html import split_counterexample
 from cnngrade.grading.process import public_part
-from cnngrade.sandbox.launch import ISOLATIONS, Limits, check_isolation, limits_for
+from cnngrade.intake.collect import collect_student
+from cnngrade.records import ExerciseResult, Status, StudentReport
+from cnngrade.report.html import split_counterexample
+from cnngrade.sandbox.launch import ISOLATIONS, Limits, limits_for
+from cnngrade.sandbox.preflight import check_isolation
+from cnngrade.training.profiles import select_profile
 
 MESSAGE_LINES = 8
 AT_GRADING = "checked at grading"
@@ -30,8 +31,9 @@ NO_SANDBOX_NOTE = ("note: bubblewrap is not available here, so your code runs wi
                    "your own code; grading runs it in one)")
 WINDOWS_MESSAGE = ("cnngrade check runs your code in a separate worker process, which needs Linux or macOS: on "
                    "Windows, run the same commands in WSL (wsl --install, then Python and cnngrade inside Ubuntu)")
-STATUS_WORDS = {"passed": "ok", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT",
-                "missing": "MISSING", "manual": "review"}
+STATUS_WORDS: dict[str, str] = {Status.PASSED: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR",
+                                 Status.TIMEOUT: "TIMEOUT", Status.MISSING: "MISSING", Status.MANUAL: "review",
+                                 Status.ADVICE: "advice"}
 
 
 def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir: Path = GRADERS_DIR,
@@ -40,7 +42,7 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
 
     ``isolation`` None: the strongest that works on this machine (see ``best_isolation``).
     """
-    from cnngrade.grading.pipeline import grade_student
+    from cnngrade.grading.backends import grade_student
 
     refuse_windows()
     if not path.exists():
@@ -62,11 +64,12 @@ def check_folder(path: Path, *, exercises: list[str] | None = None, graders_dir:
         configs = {e: public_part(load_exercise(e, public_graders)) for e in chosen}
         isolation = isolation or best_isolation()
         # Always the cpu profile: a student's machine may have a GPU but no CIFAR-10, and check needs neither.
-        profile = {**select_profile("cpu", None, isolation), "tests": "public only",
-                   AT_GRADING_KEY: {e: a for e, a in answers.items() if a}}
         report = grade_student(sub, configs, graders_dir=public_graders, isolation=isolation,
-                               limits=limits or limits_for(1), profile=profile, public_only=True)
+                               limits=limits or limits_for(1), profile=select_profile("cpu", None, isolation),
+                               public_only=True)
     report.student = str(path.resolve())
+    report.profile = {**report.profile, "tests": "public only",
+                      AT_GRADING_KEY: {e: a for e, a in answers.items() if a}}
     return report
 
 
@@ -149,13 +152,13 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
     manual: list[str] = []
     for ex in report.exercises.values():
         for t in ex.tests:
-            if t.status == "manual":
+            if t.status == Status.MANUAL:
                 note = t.output.replace("Awaiting review by course staff.", "").strip() or "answered"
                 manual.append(f"  {_short(ex.exercise)}  {t.name} ({t.max_score:g} pt): {note}")
                 continue
             rows.append([_short(ex.exercise), t.name, STATUS_WORDS.get(t.status, t.status),
                          f"{t.score:g}/{t.max_score:g}"])
-            if t.status != "passed":
+            if t.status != Status.PASSED:
                 body = tuple(t.output.strip().splitlines() if full else _message_lines(t.output))
                 failing.setdefault((_short(ex.exercise), t.status, body), []).append(t.name)
     for exercise, answers in report.profile.get(AT_GRADING_KEY, {}).items():
@@ -178,8 +181,8 @@ def check_text(report: StudentReport, *, full: bool = False) -> str:
 
 
 def summary(report: StudentReport) -> str:
-    auto = [t for ex in report.exercises.values() for t in ex.tests if t.status != "manual"]
-    failed = sum(t.status != "passed" for t in auto)
+    auto = [t for ex in report.exercises.values() for t in ex.tests if t.status != Status.MANUAL]
+    failed = sum(t.status != Status.PASSED for t in auto)
     score = sum(t.score for t in auto)
     top = sum(t.max_score for t in auto)
     verdict = "all public tests pass" if not failed else f"{failed} of {len(auto)} public test(s) to fix"
@@ -193,4 +196,4 @@ def summary(report: StudentReport) -> str:
 
 
 def failed_tests(results: dict[str, ExerciseResult]) -> int:
-    return sum(t.status not in ("passed", "manual") for ex in results.values() for t in ex.tests)
+    return sum(t.status not in (Status.PASSED, Status.MANUAL) for ex in results.values() for t in ex.tests)

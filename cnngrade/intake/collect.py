@@ -7,9 +7,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from cnngrade.intake import notebooks
 from cnngrade.config import PROJECT_ROOT
-from cnngrade.intake.layouts import class_entries, unreadable
+from cnngrade.intake import notebooks
+from cnngrade.intake.entries import unreadable
+from cnngrade.intake.layouts import class_entries
 from cnngrade.intake.notebooks import NotebookError, stage_notebook
 from cnngrade.records import ExerciseResult
 from cnngrade.sinks import scrub_paths

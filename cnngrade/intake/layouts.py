@@ -1,50 +1,17 @@
 """Turn what an instructor downloads (a class folder, a zip, a Canvas, Moodle or Gradescope export) into one folder per student."""
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import re
-import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
-from cnngrade.intake.archives import ArchiveError, safe_extract
 from cnngrade.config import EXERCISES
 from cnngrade.errors import InputError, UsageError
-from cnngrade.sinks import scrub_paths, student_id, terminal_text
+from cnngrade.intake.archives import ArchiveError, safe_extract
+from cnngrade.intake.entries import Entry, unpack_into, unreadable
+from cnngrade.intake.lms_layouts import READERS, detect_lms
+from cnngrade.sinks import student_id, terminal_text
 
 LAYOUTS = ("auto", "folders", "canvas", "moodle", "gradescope")
-# Canvas: {sortable name}_{LATE_}{user_id}_{attachment_id}_{display name}; anonymous grading drops the name.
-CANVAS = re.compile(r"^(?:(?!LATE_)(?P<name>.*?)_)?(?P<late>LATE_)?(?P<user_id>\d+|anon_[A-Za-z0-9]+)_"
-                    r"(?P<file_id>\d+)_(?P<filename>.+)$")
-CANVAS_TEXT = re.compile(r"^(?:(?P<name>.*?)_)?(?P<late>LATE_)?(?P<user_id>\d+|anon_[A-Za-z0-9]+)_(?:text|link)\.html$")
-MOODLE = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assign(?:submission|feedback)_\w+?_?$")
-# Moodle with "Download submissions in folders" off: {Full Name}_{participant id}_{plugin}_{file name}, flat.
-MOODLE_FLAT = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_(?P<plugin>assign(?:submission|feedback)_[a-z0-9]+)_"
-                         r"(?P<filename>.+)$")
-RESUBMITTED = re.compile(r"^(?P<stem>.+?)-\d+(?P<suffix>\.\w+)$")
-GRADESCOPE_METADATA = "submission_metadata.yml"
-
-
-@dataclasses.dataclass
-class Entry:
-    """One student as found in the download: their files' folder, who they are, and what went wrong."""
-
-    student: str
-    path: Path | None
-    info: dict[str, str] = dataclasses.field(default_factory=dict)   # name, LMS ids, late marker
-    error: str = ""
-    notes: list[str] = dataclasses.field(default_factory=list)
-    source: str = ""    # the download's entry (file or folder name) this student came from
-
-
-def unreadable(name: str, exc: Exception) -> str:
-    """The one-line error of an entry that made a reading step fail in a way nobody foresaw."""
-    detail = scrub_paths(str(exc).strip().splitlines()[0][:300]) if str(exc).strip() else ""
-    return f"{name} could not be read ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 
 def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
@@ -70,7 +37,7 @@ def class_entries(source: Path, layout: str, staging: Path) -> list[Entry]:
     if not names:
         raise InputError(f"{source} is empty: expected one entry per student")
     chosen = detect_layout(root) if layout == "auto" else layout
-    reader = {"folders": _folders, "canvas": _canvas, "moodle": _moodle, "gradescope": _gradescope}[chosen]
+    reader = {"folders": _folders, **READERS}[chosen]
     entries = refuse_collisions(reader(root, staging / "students"))
     if not entries:
         raise InputError(f"{source}: no student submission found in the {chosen} layout")
@@ -107,25 +74,7 @@ def _single_folder(root: Path) -> Path:
 
 def detect_layout(root: Path) -> str:
     """Which LMS produced this folder, from the marks each leaves; a plain class folder otherwise."""
-    if (root / GRADESCOPE_METADATA).is_file():
-        return "gradescope"
-    items = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-    dirs = [p for p in items if p.is_dir()]
-    files = [p for p in items if p.is_file()]
-    if dirs and sum(bool(MOODLE.match(d.name)) for d in dirs) > len(dirs) / 2:
-        return "moodle"
-    if files and sum(bool(MOODLE_FLAT.match(f.name)) for f in files) > len(files) / 2:
-        return "moodle"
-    if files and sum(bool(CANVAS.match(f.name) or CANVAS_TEXT.match(f.name)) for f in files) > len(files) / 2:
-        return "canvas"
-    return "folders"
-
-
-def _unpack_into(archive: Path, target: Path, entry: Entry) -> None:
-    try:
-        safe_extract(archive, target)
-    except ArchiveError as exc:
-        entry.error = f"{archive.name} cannot be unpacked: {exc}"
+    return detect_lms(root) or "folders"
 
 
 def _folders(root: Path, staging: Path) -> list[Entry]:
@@ -139,7 +88,7 @@ def _folders(root: Path, staging: Path) -> list[Entry]:
             if is_zip and path.is_file():
                 # Staged by position: two names that normalise to one id must not unpack into one folder.
                 entry.path = staging / f"{number:05d}"
-                _unpack_into(path, entry.path, entry)
+                unpack_into(path, entry.path, entry)
             elif path.is_dir() and not path.is_symlink():
                 entry.path = path
             else:
@@ -148,170 +97,3 @@ def _folders(root: Path, staging: Path) -> list[Entry]:
             entry.error = unreadable(path.name, exc)
         entries.append(entry)
     return entries
-
-
-def module_name(filename: str) -> str:
-    """Undo the '-1' that Canvas appends to a resubmitted file when that gives back an exercise's file name."""
-    m = RESUBMITTED.match(filename)
-    if m and m["stem"] in EXERCISES and m["suffix"] in (".py", ".ipynb"):
-        return m["stem"] + m["suffix"]
-    return filename
-
-
-def _canvas(root: Path, staging: Path) -> list[Entry]:
-    """Flat files named by Canvas, grouped by the student's Canvas user id (or anonymous id)."""
-    by_id: dict[str, Entry] = {}
-    chosen: dict[tuple[str, str], int] = {}   # (student, file name) -> attachment id kept
-    for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
-        m = CANVAS.match(path.name)
-        if not m:
-            text = CANVAS_TEXT.match(path.name)
-            if text:
-                _canvas_entry(by_id, text, staging).info.setdefault("text_entry", "yes")
-            else:
-                print(f"cnngrade: note: {terminal_text(path.name)} does not look like a Canvas submission file; "
-                      "skipped")
-            continue
-        entry = _canvas_entry(by_id, m, staging)
-        try:
-            _canvas_file(path, m, entry, chosen)
-        except Exception as exc:  # noqa: BLE001 - one file's surprise is that student's error, never the batch's end
-            entry.error = entry.error or unreadable(path.name, exc)
-    for entry in by_id.values():
-        # A text or URL entry alone still makes a student: an empty folder, every exercise missing, a row in the
-        # gradebooks; the text itself is not graded.
-        if entry.info.pop("text_entry", "") and entry.path is not None and not entry.path.exists():
-            entry.path.mkdir(parents=True)
-            entry.notes.append("handed in a text or URL entry on Canvas and no files; that entry is not graded")
-    return list(by_id.values())
-
-
-def _canvas_entry(by_id: dict[str, Entry], m: re.Match, staging: Path) -> Entry:
-    """The entry of the Canvas user this file name belongs to, made on its first file."""
-    uid = student_id(m["user_id"])
-    return by_id.setdefault(uid, Entry(uid, staging / uid, {"canvas_id": "" if uid.startswith("anon_") else uid,
-                                                             "name": m["name"] or ""}, source=uid))
-
-
-def _canvas_file(path: Path, m: re.Match, entry: Entry, chosen: dict[tuple[str, str], int]) -> None:
-    """Copy (or unpack) one Canvas file into its student's folder; of a file handed in twice, the later one."""
-    assert entry.path is not None
-    if m["late"]:
-        entry.info["late"] = "yes"
-    entry.path.mkdir(parents=True, exist_ok=True)
-    name, file_id = module_name(m["filename"]), int(m["file_id"])
-    if name.lower().endswith(".zip"):
-        _unpack_into(path, entry.path, entry)
-        return
-    previous = chosen.get((entry.student, name))
-    if previous is not None:
-        entry.notes.append(f"{name} was handed in twice; graded the later upload (file {max(previous, file_id)})")
-        if previous > file_id:
-            return
-    chosen[(entry.student, name)] = file_id
-    copy_keeping_time(path, entry.path / name)
-
-
-def copy_keeping_time(source: Path, dest: Path) -> None:
-    """Copy a handed-in file with its time (not its mode): which of a .py and an .ipynb is newer decides which is
-    graded (collect.choose_form)."""
-    shutil.copyfile(source, dest)
-    st = source.stat()
-    os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-def _moodle(root: Path, staging: Path) -> list[Entry]:
-    """Moodle's 'Full Name_12345_assignsubmission_file_' folders, one or more per participant, or the same
-    names as prefixes of flat files ('download submissions in folders' off)."""
-    by_id: dict[str, Entry] = {}
-    for item in sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"):
-        m = (MOODLE if item.is_dir() else MOODLE_FLAT).match(item.name)
-        if not m or item.is_symlink():
-            continue
-        uid = student_id(m["id"])
-        entry = by_id.setdefault(uid, Entry(uid, staging / uid, {"moodle_id": m["id"], "name": m["name"]}, source=uid))
-        try:
-            if item.is_dir():
-                _moodle_folder(item, entry)
-            else:
-                _moodle_file(item, m, entry)
-        except Exception as exc:  # noqa: BLE001 - one folder's surprise is that student's error, never the batch's end
-            entry.error = entry.error or unreadable(item.name, exc)
-    return list(by_id.values())
-
-
-def _moodle_file(path: Path, m: re.Match, entry: Entry) -> None:
-    """One file of the flat download: only the file-submission plugin's files are the student's work."""
-    assert entry.path is not None
-    entry.path.mkdir(parents=True, exist_ok=True)
-    if m["plugin"] != "assignsubmission_file":
-        return   # online text, comments, feedback files: not code
-    name = Path(m["filename"]).name
-    if name.lower().endswith(".zip"):
-        _unpack_into(path, entry.path, entry)
-    else:
-        copy_keeping_time(path, entry.path / module_name(name))
-
-
-def _moodle_folder(folder: Path, entry: Entry) -> None:
-    assert entry.path is not None
-    entry.path.mkdir(parents=True, exist_ok=True)
-    for item in sorted(folder.iterdir()):
-        if item.is_symlink():
-            continue
-        entry.path.mkdir(parents=True, exist_ok=True)   # a failed unpack removes the folder
-        if item.is_file() and item.suffix.lower() == ".zip":
-            _unpack_into(item, entry.path, entry)
-        elif item.is_file():
-            copy_keeping_time(item, entry.path / module_name(item.name))
-        elif item.is_dir():
-            shutil.copytree(item, entry.path / item.name, symlinks=True, dirs_exist_ok=True)
-
-
-def _gradescope(root: Path, staging: Path) -> list[Entry]:
-    """Gradescope's export: submission_<id>/ folders, and submission_metadata.yml naming their submitters."""
-    try:
-        meta = yaml.safe_load((root / GRADESCOPE_METADATA).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{root / GRADESCOPE_METADATA} cannot be read: {str(exc).splitlines()[0]}") from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{root / GRADESCOPE_METADATA}: expected a mapping of submission folders")
-    entries = []
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("submission_"))
-    for number, folder in enumerate(folders):
-        try:
-            entries.append(_gradescope_entry(folder, meta.get(folder.name), staging / f"{number:05d}"))
-        except Exception as exc:  # noqa: BLE001 - one folder's surprise is that student's error, never the batch's end
-            entries.append(Entry(student_id(folder.name), None, error=unreadable(folder.name, exc), source=folder.name))
-    return entries
-
-
-def _gradescope_member(submitter: dict) -> dict[str, str]:
-    """A group partner: the student id it is known by (the same rule as the submitter's), name, email, sid."""
-    sid, email = str(submitter.get(":sid") or ""), str(submitter.get(":email") or "")
-    return {"student": student_id(sid or email.split("@")[0] or "unknown"), "name": str(submitter.get(":name") or ""),
-            "email": email, "sid": sid}
-
-
-def _gradescope_entry(folder: Path, record: object, staging: Path) -> Entry:
-    record = record if isinstance(record, dict) else {}
-    submitters = record.get(":submitters") or [{}]
-    submitters = submitters if isinstance(submitters, list) else [{}]
-    first = submitters[0] if isinstance(submitters[0], dict) else {}
-    sid, email = str(first.get(":sid") or ""), str(first.get(":email") or "")
-    student = sid or email.split("@")[0] or folder.name
-    entry = Entry(student_id(student), folder, {"name": str(first.get(":name") or ""), "email": email, "sid": sid,
-                                                "gradescope_submission": folder.name.removeprefix("submission_")},
-                  source=folder.name)
-    if len(submitters) > 1:
-        partners = [_gradescope_member(s) for s in submitters[1:] if isinstance(s, dict)]
-        others = ", ".join(p["name"] or p["student"] for p in partners)
-        entry.notes.append(f"group submission, also by {others}; each of them gets this score in the gradebooks")
-        # Rows for the partners are made where the gradebooks are written (report/lms.py), from this report:
-        # a later manual review changes the whole group's score at once.
-        entry.info["group_members"] = json.dumps(partners)
-    zips = list(folder.glob("*.zip"))
-    if zips and not any(folder.glob("*.py")) and not any(folder.glob("*.ipynb")):
-        entry.path = staging
-        _unpack_into(zips[0], entry.path, entry)
-    return entry

@@ -66,11 +66,13 @@ def line_chart(series: dict[str, Sequence[float | None]], *, title: str, y_label
 
     A value that is not a finite number (a NaN loss is stored as null in report.json) leaves a gap at its epoch.
     """
-    clean = {k: [float(v) if _finite(v) else None for v in vs] for k, vs in series.items()}
+    clean: dict[str, list[float | None]] = {
+        k: [float(v) if v is not None and _finite(v) else None for v in vs] for k, vs in series.items()}
     clean = {k: vs for k, vs in clean.items() if any(v is not None for v in vs)}
     if not clean:
         return ""
-    values = [v for vs in clean.values() for v in vs if v is not None] + ([threshold] if _finite(threshold) else [])
+    line = float(threshold) if threshold is not None and _finite(threshold) else None
+    values = [v for vs in clean.values() for v in vs if v is not None] + ([line] if line is not None else [])
     y_lo, y_hi = min(0.0, min(values)), max(values)
     y_hi = y_hi if y_hi > y_lo else y_lo + 1.0
     n = max(len(vs) for vs in clean.values())
@@ -90,11 +92,11 @@ def line_chart(series: dict[str, Sequence[float | None]], *, title: str, y_label
         y = head + plot_h - plot_h * frac
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.3g}</text>')
-    if _finite(threshold):
-        y = xy(0, threshold).split(",")[1]
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" class="threshold"/>'
-                     f'<text x="{width - right}" y="{float(y) - 4:.1f}" text-anchor="end">'
-                     f'threshold {threshold:.3g}</text>')
+    if line is not None:
+        ty = xy(0, line).split(",")[1]
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{ty}" y2="{ty}" class="threshold"/>'
+                     f'<text x="{width - right}" y="{float(ty) - 4:.1f}" text-anchor="end">'
+                     f'threshold {line:.3g}</text>')
     for k, (name, vs) in enumerate(clean.items()):
         colour = PALETTE[k % len(PALETTE)]
         for run in _runs(vs):   # one polyline per stretch of finite values; a lone point is a dot

@@ -7,8 +7,7 @@ import statistics
 from html import escape
 from urllib.parse import quote
 
-from cnngrade.report.manual import is_manual
-from cnngrade.records import StudentReport
+from cnngrade.records import Status, StudentReport
 from cnngrade.report import charts
 from cnngrade.report.html import anchor
 from cnngrade.report.page import (
@@ -24,7 +23,7 @@ from cnngrade.report.page import (
     scroll,
 )
 
-PROBLEM_STATUSES = ("error", "timeout")
+PROBLEM_STATUSES = (Status.ERROR, Status.TIMEOUT)
 VISIBLE_TESTS = 25   # the hardest tests shown at once; the rest fold away
 
 
@@ -60,7 +59,7 @@ def exercise_stats(reports: list[StudentReport], exercises: list[str]) -> list[E
     found = []
     for e in exercises:
         results = [r.exercises[e] for r in reports if e in r.exercises]
-        handed = [x for x in results if not all(t.status == "missing" for t in x.tests)]
+        handed = [x for x in results if not all(t.status == Status.MISSING for t in x.tests)]
         title = results[0].title if results else ""
         mean = statistics.fmean(graded_percent(x.score, x.max_score, x.manual_pending) for x in handed) if handed else 0.0
         found.append(ExerciseStats(e, title, len(handed), mean))
@@ -73,11 +72,11 @@ def per_test_stats(reports: list[StudentReport], exercises: list[str]) -> list[T
     for r in reports:
         for e in exercises:
             for t in r.exercises[e].tests if e in r.exercises else []:
-                if is_manual(t) or t.status == "missing":
+                if t.free_text or t.status == Status.MISSING:
                     continue
                 s = table.setdefault((e, t.name), TestRate(e, t.name, 0, 0, t.max_score))
                 s.attempted += 1
-                s.passed += t.status == "passed"
+                s.passed += t.status == Status.PASSED
     order = {e: i for i, e in enumerate(exercises)}
     return sorted(table.values(), key=lambda s: (s.rate, order[s.exercise]))
 

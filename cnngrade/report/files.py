@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cnngrade.errors import InputError
-from cnngrade.records import StudentReport
+from cnngrade.records import Status, StudentReport
 from cnngrade.report.dashboard import class_page
 from cnngrade.report.html import student_page
-from cnngrade.report.lms import gradescope_results, lms_outputs, member_reports
+from cnngrade.report.lms import member_reports
+from cnngrade.report.lms_gradebooks import lms_outputs
+from cnngrade.report.lms_gradescope import gradescope_results
 from cnngrade.sinks import csv_row, fit_report
 
 
@@ -62,7 +64,7 @@ def gradebook_csv(reports: Iterable[StudentReport], exercises: list[str]) -> str
     writer.writerow(["student", *exercises, "total", "max_score", "manual_pending", "problems"])
     for r in reports:
         problems = sorted({t.status for e in r.exercises.values() for t in e.tests}
-                          & {"error", "timeout", "missing"})
+                          & {Status.ERROR, Status.TIMEOUT, Status.MISSING})
         total = r.total
         # Every cell neutralised: a student id is a folder name the student chose.
         writer.writerow(csv_row([r.student, *(_num(r.exercises[e].score) if e in r.exercises else ""
@@ -81,7 +83,7 @@ def write_class_outputs(out_dir: Path, reports: list[StudentReport], exercises: 
     atomic_write(out_dir / "gradebook.csv", gradebook_csv(member_reports(reports), exercises))
     for name, text in lms_outputs(out_dir, reports)[0].items():   # Canvas, Moodle: as `grade` was told
         atomic_write(out_dir / name, text)
-    from cnngrade.report.similarity import load_summary  # similarity writes through this module: imported late
+    from cnngrade.report.similarity_page import load_summary  # it writes through this module: imported late
 
     # The dashboard keeps its link to `cnngrade similarity`'s pages when a later grade redraws it.
     atomic_write(out_dir / "index.html", class_page(reports, exercises, similarity=load_summary(out_dir)))

@@ -14,7 +14,6 @@ that name; everything in it lands in report.json too):
   ``{"baseline": {"val_acc": [...]}}``): drawn as curves per epoch, one chart per final key; a null
   entry (a non-finite value) is a gap. ``training.record`` stores ``train_loss`` for every training check.
 - ``trained_by``: marks a training check; the page says what the grader's run was.
-- ``free_text`` (set by ``score.unanswered``): an unanswered free-text item, listed with the answers.
 - other numbers and short strings: listed as measured values.
 - ``printed`` is set by cnngrade itself: what the student's code printed during the test, for course
   staff in report.json; never shown here (students see the slices of public tests as "What your code
@@ -23,11 +22,11 @@ that name; everything in it lands in report.json too):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from cnngrade.report.manual import is_manual
-from cnngrade.records import ExerciseResult, StudentReport, TestResult
+from cnngrade.records import STATUSES, ExerciseResult, Status, StudentReport, TestResult
 from cnngrade.report import charts
 from cnngrade.report.page import (
     badge,
@@ -46,8 +45,8 @@ from cnngrade.sinks import public_profile
 FALSIFYING = re.compile(r"^(Falsifying example|Falsifying explicit example)", re.MULTILINE)
 # Hypothesis names the fixture object in its counterexample; that line says nothing to a student.
 SUBMISSION_ARG = re.compile(r"^\s*submission=<[^>\n]*>,?\n", re.MULTILINE)
-# printed: per test, for course staff only; free_text marks an unanswered free-text item (score.py)
-HIDDEN_KEYS = {"figure_png", "accuracy", "threshold", "printed", "direction", "free_text"}
+# printed: per test, for course staff only
+HIDDEN_KEYS = {"figure_png", "accuracy", "threshold", "printed", "direction"}
 TRAINING_EXERCISES = ("ex6_", "ex8_")   # the exercises whose checks train on the profile's data set
 CURVE_TITLES = {"train_loss": "training loss per epoch", "val_acc": "validation accuracy per epoch"}
 CURVE_LEGENDS = {"train_loss": "training loss", "val_acc": "validation accuracy"}
@@ -88,15 +87,15 @@ def direction(metrics: dict[str, Any], value: float, threshold: float, status: s
     said = metrics.get("direction")
     if said in (charts.AT_LEAST, charts.AT_MOST):
         return said
-    if (status == "passed" and value < threshold) or (status == "failed" and value > threshold):
+    if (status == Status.PASSED and value < threshold) or (status == Status.FAILED and value > threshold):
         return charts.AT_MOST
     return charts.AT_LEAST
 
 
-def _short_names(series: dict[str, list[float | None]]) -> dict[str, list[float | None]]:
+def _short_names(series: dict[str, list[float | None]]) -> dict[str, Sequence[float | None]]:
     """Legend names without the path they share ('results.baseline' -> 'baseline') when that keeps them apart."""
     short = {name.rpartition(".")[2]: values for name, values in series.items()}
-    return short if len(short) == len(series) else series
+    return dict(short.items() if len(short) == len(series) else series.items())
 
 
 def _curve_title(name: str) -> str:
@@ -113,6 +112,10 @@ def _training_note(metrics: dict[str, Any]) -> str:
             f"{escape(str(metrics.get('dataset', '?')))} and scored it on held-out images it had never seen.{curve}</p>")
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def metrics_html(metrics: dict[str, Any], status: str | None = None) -> str:
     """Figures, the accuracy against its threshold, curves and other measured values of one test.
 
@@ -124,18 +127,18 @@ def metrics_html(metrics: dict[str, Any], status: str | None = None) -> str:
         uri = png_data_uri(data)
         parts.append(f'<figure><img src="{uri}" alt="figure {i + 1} drawn by your code"></figure>' if uri
                      else '<p class="muted small">(a figure was recorded but it is not valid PNG data)</p>')
-    acc, thr = metrics.get("accuracy"), metrics.get("threshold")
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (acc, thr))
-    if numeric:
-        passed = {"passed": True, "failed": False}.get(status or "")
-        parts.append(charts.threshold_bar(float(acc), float(thr), passed=passed, label="measured accuracy",
-                                          direction=direction(metrics, float(acc), float(thr), status)))
+    acc, thr = _number(metrics.get("accuracy")), _number(metrics.get("threshold"))
+    numeric = acc is not None and thr is not None
+    if acc is not None and thr is not None:
+        passed = {Status.PASSED: True, Status.FAILED: False}.get(Status(status)) if status in STATUSES else None
+        parts.append(charts.threshold_bar(acc, thr, passed=passed, label="measured accuracy",
+                                          direction=direction(metrics, acc, thr, status)))
     groups: dict[str, dict[str, list[float | None]]] = {}
     for path, values in _series(metrics).items():
         head, _, last = path.rpartition(".")
         groups.setdefault(last, {})[head or CURVE_LEGENDS.get(last, last)] = values
     curves = [charts.line_chart(_short_names(series), title=_curve_title(name),
-                                threshold=float(thr) if numeric and "acc" in name else None)
+                                threshold=thr if numeric and "acc" in name else None)
               for name, series in groups.items()]
     if any(curves):
         parts.append(f'<div class="charts">{"".join(curves)}</div>')
@@ -161,20 +164,20 @@ def _message(test: TestResult) -> str:
 
 
 def _test_rows(ex: ExerciseResult) -> str:
-    auto = [t for t in ex.tests if not is_manual(t)]
+    auto = [t for t in ex.tests if not t.free_text]
     if _same_failure(auto):
         lost = sum(t.max_score for t in auto)
         return (f"<p>{badge(auto[0].status)} All {len(auto)} tests of this exercise score 0 ({lost:g} points), "
                 f"for one reason:</p>{_message(auto[0])}")
     rows = []
     for t in ex.tests:
-        if is_manual(t):
+        if t.free_text:
             continue
         hidden = ' <span class="tag">hidden test</span>' if t.visibility == "hidden" else ""
         rows.append(f'<tr id="{anchor(ex.exercise, t.name)}"><td>{badge(t.status)}</td>'
                     f"<td><code>{escape(t.name)}</code>{hidden}</td>"
                     f'<td class="num">{points(t.score, t.max_score)}</td></tr>')
-        detail = (_message(t) if t.status != "passed" else "") + metrics_html(t.metrics, t.status)
+        detail = (_message(t) if t.status != Status.PASSED else "") + metrics_html(t.metrics, t.status)
         if detail:
             rows.append(f'<tr><td></td><td colspan="2">{detail}</td></tr>')
     if not rows:
@@ -184,15 +187,15 @@ def _test_rows(ex: ExerciseResult) -> str:
 
 
 def _manual_items(ex: ExerciseResult) -> str:
-    items = [t for t in ex.tests if is_manual(t)]
+    items = [t for t in ex.tests if t.free_text]
     if not items:
         return ""
     out = ['<h3>Free-text answers <span class="muted small">(read and marked by course staff)</span></h3>']
     for t in items:
         answer = (f'<div class="answer">{escape(t.answer)}</div>' if t.answer
                   else '<p class="muted">(no answer)</p>')
-        unanswered = t.metrics.get("free_text") and not t.metrics.get("reviewed")
-        marks = (f"{t.max_score:g} point(s) pending" if t.status == "manual"
+        unanswered = t.unanswered and not t.reviewed
+        marks = (f"{t.max_score:g} point(s) pending" if t.status == Status.MANUAL
                  else f"{points(t.score, t.max_score)} point(s), nothing to review" if unanswered
                  else f"{points(t.score, t.max_score)} point(s)")
         label = '<span class="badge st-failed">no answer</span>' if unanswered else badge(t.status)
@@ -214,8 +217,10 @@ def _exercise_section(ex: ExerciseResult) -> str:
 
 def _same_failure(tests: list[TestResult]) -> bool:
     """Every test failed the same way (a missing file, an import error): one message says it all."""
-    return len(tests) > 1 and all(t.status != "passed" and (t.status, t.output) == (tests[0].status, tests[0].output)
-                                  for t in tests)
+    if len(tests) < 2:
+        return False
+    first = tests[0]
+    return all(t.status != Status.PASSED and (t.status, t.output) == (first.status, first.output) for t in tests)
 
 
 def fix_list(report: StudentReport) -> str:
@@ -223,13 +228,13 @@ def fix_list(report: StudentReport) -> str:
     groups: dict[tuple[str, str, str], list[TestResult]] = {}
     for ex in report.exercises.values():
         for t in ex.tests:
-            if t.status != "manual" and t.score < t.max_score:
+            if t.status != Status.MANUAL and t.score < t.max_score:
                 groups.setdefault((ex.exercise, t.status, first_line(t.output)), []).append(t)
     if not groups:
         return '<p class="callout good">Every automatic test passed. Nothing to fix.</p>'
     items = []
     for (exercise, status, line), tests in groups.items():
-        auto = [t for t in report.exercises[exercise].tests if not is_manual(t)]
+        auto = [t for t in report.exercises[exercise].tests if not t.free_text]
         everything = len(tests) == len(auto) and _same_failure(auto)
         target = anchor(exercise) if everything else anchor(exercise, tests[0].name)
         if everything:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cnngrade.config import GRADERS_DIR, load_exercise
 from cnngrade.errors import GraderConfigError, InputError
-from cnngrade.records import StudentReport, TestResult
+from cnngrade.records import Status, StudentReport, TestResult
 from cnngrade.sinks import csv_row, csv_value
 
 COLUMNS = ["student", "exercise", "question", "max_points", "points", "comment", "rubric", "answer"]
@@ -27,11 +27,6 @@ def load_reports(out_dir: Path) -> list[StudentReport]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path} is not a cnngrade report ({exc})") from None
     return reports
-
-
-def is_manual(test: TestResult) -> bool:
-    """A free-text item: pending, already reviewed, or scored 0 because it was not answered (score.unanswered)."""
-    return test.status == "manual" or bool(test.metrics.get("reviewed")) or bool(test.metrics.get("free_text"))
 
 
 def _rubrics(reports: list[StudentReport], graders_dir: Path) -> dict[tuple[str, str], str]:
@@ -54,9 +49,9 @@ def export_csv(reports: list[StudentReport], graders_dir: Path = GRADERS_DIR, *,
     for r in reports:
         for exercise, ex in r.exercises.items():
             for t in ex.tests:
-                if not is_manual(t) or (t.status != "manual" and not include_reviewed):
+                if not t.free_text or (t.status != Status.MANUAL and not include_reviewed):
                     continue
-                points = f"{t.score:g}" if t.metrics.get("reviewed") else ""
+                points = f"{t.score:g}" if t.reviewed else ""
                 # Answers and ids are the students' text: a cell starting "=" must stay text in a spreadsheet.
                 writer.writerow(csv_row([r.student, exercise, t.name, f"{t.max_score:g}", points,
                                          t.metrics.get("comment", ""), rubrics.get((exercise, t.name), ""), t.answer]))
@@ -98,7 +93,7 @@ def apply_csv(reports: list[StudentReport], text: str, source: str) -> list[Stud
         ex = report.exercises.get(exercise)
         if ex is None:
             raise InputError(f"{where}: {student} has no exercise {exercise!r}")
-        test = next((t for t in ex.tests if t.name == question and is_manual(t)), None)
+        test = next((t for t in ex.tests if t.name == question and t.free_text), None)
         if test is None:
             raise InputError(f"{where}: {exercise} has no free-text question {question!r}")
         key = (student, exercise, question)
@@ -107,7 +102,8 @@ def apply_csv(reports: list[StudentReport], text: str, source: str) -> list[Stud
         changes[key] = (test, _parse_points(points_text, where, test.max_score), (row.get("comment") or "").strip())
     for test, points, comment in changes.values():
         test.score = points
-        test.status = "passed" if points == test.max_score else "failed"
+        test.status = Status.PASSED if points == test.max_score else Status.FAILED
         test.output = f"{REVIEWED}: {points:g} of {test.max_score:g} point(s)." + (f" {comment}" if comment else "")
-        test.metrics = {**test.metrics, "reviewed": True, "comment": comment}
+        test.reviewed = True
+        test.metrics = {**test.metrics, "comment": comment}
     return reports

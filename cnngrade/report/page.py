@@ -13,9 +13,12 @@ from html import escape
 from pathlib import PurePath
 from typing import Any
 
-STATUS_LABELS = {
-    "passed": "passed", "failed": "failed", "error": "error", "timeout": "timed out",
-    "manual": "awaiting review", "missing": "file missing", "advice": "advice",
+from cnngrade.records import Status
+from cnngrade.training.profiles import Profile
+
+STATUS_LABELS: dict[str, str] = {
+    Status.PASSED: "passed", Status.FAILED: "failed", Status.ERROR: "error", Status.TIMEOUT: "timed out",
+    Status.MANUAL: "awaiting review", Status.MISSING: "file missing", Status.ADVICE: "advice",
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The cpu profile's data set name (profiles.py): synthetic-shapes-TRAIN/HELD_OUT[-SIZEpx]; 32 px when unsaid.
@@ -148,22 +151,22 @@ def profile_items(profile: dict[str, Any]) -> dict[str, str]:
 
 def profile_note(profile: dict[str, Any], *, for_student: bool) -> str:
     """One sentence on what the training checks ran on, and the calibration the thresholds come from."""
-    name = profile.get("name")
-    if name == "cpu":
-        sizes = SYNTHETIC.search(str(profile.get("dataset", "")))
+    known = Profile.from_report(profile)   # report.json's entry; a partial or older one gets no note
+    if known is None:
+        return ""
+    if known.name == "cpu":
+        sizes = SYNTHETIC.search(known.dataset)
         side = int(sizes[3] or 32) if sizes else 0
         counts = (f"{int(sizes[1]):,} training and {int(sizes[2]):,} held-out images of {side}x{side} pixels" if sizes
                   else "a few thousand small images")
         what = (f"The training checks (ex6, ex8) used the <b>cpu</b> profile: cnngrade's generated data set of coloured "
                 f"shapes in ten classes ({counts}), a few epochs on the CPU; their accuracy thresholds are set for "
                 "that data set, not for CIFAR-10.")
-    elif name == "gpu":
+    else:
         what = ("The training checks (ex6, ex8) used the <b>gpu</b> profile: CIFAR-10 (50,000 training images; "
                 "the held-out images are drawn from its test set by a secret of this grading run) with the handout's "
                 "recipe on a GPU.")
-    else:
-        return ""
-    return f'<p class="small muted">{what}{calibration_line(profile.get("calibration"), for_student=for_student)}</p>'
+    return f'<p class="small muted">{what}{calibration_line(known.calibration, for_student=for_student)}</p>'
 
 
 def calibration_line(calibration: Any, *, for_student: bool) -> str:

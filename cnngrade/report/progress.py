@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from cnngrade.records import StudentReport
+from cnngrade.records import Status, StudentReport
 from cnngrade.sinks import terminal_text
 
-PROBLEMS = ("error", "timeout")
+PROBLEMS = (Status.ERROR, Status.TIMEOUT)
 
 
 def has_problem(report: StudentReport) -> bool:

@@ -1,7 +1,7 @@
 """A plain-text score table for the terminal."""
 from __future__ import annotations
 
-from cnngrade.records import StudentReport
+from cnngrade.records import Status, StudentReport
 from cnngrade.sinks import terminal_text
 
 
@@ -21,7 +21,7 @@ def score_table(reports: list[StudentReport], exercises: list[str]) -> str:
         # Free-text points wait for a person; shown apart so they do not read as points lost.
         cells.append(f"{t['manual_pending']:g}" if t["manual_pending"] else "")
         statuses = {s.status for ex in r.exercises.values() for s in ex.tests}
-        notes = [s for s in ("missing", "error", "timeout") if s in statuses]
+        notes = [str(s) for s in (Status.MISSING, Status.ERROR, Status.TIMEOUT) if s in statuses]
         if r.grader_errors:
             notes.append(f"{r.grader_errors} grader error(s)")
         cells.append(", ".join(notes))

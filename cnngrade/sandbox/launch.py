@@ -1,20 +1,26 @@
-"""How a worker process is started: isolation mode (bubblewrap or rlimits alone), resource limits, uid, environment."""
+"""How a worker process is started: isolation mode (bubblewrap or rlimits alone), resource limits, uid, environment.
+
+The bubblewrap command line itself is ``bwrap``'s; the check that a sandbox starts at all is ``preflight``'s; the
+private copy of the submission a worker sees is ``staging``'s.
+"""
 from __future__ import annotations
 
 import dataclasses
-import functools
-import glob
+import itertools
 import os
-import re
-import shutil
-import site
 import subprocess
 import sys
 from pathlib import Path
 
-import cnngrade
-from cnngrade.sandbox import cgroups, seccomp
-from cnngrade.errors import IsolationUnavailable
+from cnngrade.sandbox import cgroup_setup, reaping, seccomp
+from cnngrade.sandbox.bwrap import (
+    PACKAGE_PARENT,
+    RUNTIME_ROOT,
+    SANDBOX_TMP,
+    SUBMISSION_MOUNT,
+    bwrap_prefix,
+    drop_privileges,
+)
 from cnngrade.worker.server import BOOTSTRAP
 from cnngrade.worker.zygote import ZYGOTE_BOOTSTRAP
 
@@ -23,17 +29,8 @@ try:
 except ImportError:   # Windows: `cnngrade check` refuses to start a worker there (see check.py)
     resource = None  # type: ignore[assignment]
 
-PACKAGE_DIR = str(Path(cnngrade.__file__).resolve().parent)
-PACKAGE_PARENT = str(Path(PACKAGE_DIR).parent)
 ISOLATIONS = ("bwrap", "rlimits")   # the first is the default: weaker isolation must be asked for
-
-# Paths inside the bubblewrap sandbox.
-RUNTIME_ROOT = "/rt"                # holds the worker's part of the cnngrade package, bound read-only
-# What the worker imports. Only these are visible inside: the rest of the package (trusted grading code, data
-# generators) stays outside, so code meant to run in the worker belongs under cnngrade/worker/.
-WORKER_PARTS = ("__init__.py", "worker")
-SUBMISSION_MOUNT = "/submission"    # the student's module folder, read-only
-SANDBOX_TMP = "/tmp"                # a private, size-capped tmpfs, also the working folder
+IMPORT_TIMEOUT = 30.0   # for a worker to import the student's module, torch included: the machine's time, not a call's
 
 # Unprivileged uids used when cnngrade runs as root: one per worker, so that RLIMIT_NPROC counts one student's
 # processes only, and so that every process a student started can be found (and killed) by its uid.
@@ -81,7 +78,7 @@ def _memory_bytes() -> int:
 def isolation_warning(isolation: str) -> str:
     """The loud line every report and the CLI carry when the isolation is weaker than it should be: no
     bubblewrap (``--isolation rlimits``), or no cgroups to hold each worker to its share of the machine."""
-    parts = [RLIMITS_WARNING if isolation == "rlimits" else "", cgroups.warning()]
+    parts = [RLIMITS_WARNING if isolation == "rlimits" else "", cgroup_setup.warning()]
     return " ".join(p for p in parts if p)
 
 
@@ -155,70 +152,12 @@ def sandbox_uid(slot: int) -> int | None:
     return UID_BASE + (os.getpid() << 4) + slot % 16
 
 
-def drop_privileges(uid: int) -> list[str]:
-    """setpriv prefix that becomes ``uid`` for good: no groups, no capabilities, no way back through setuid files."""
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs"]
+_SLOTS = itertools.count()   # every sandbox this process starts takes the next slot
 
 
-def python_paths() -> list[str]:
-    """Folders the worker's interpreter needs: its installation, the environment in use and its site-packages."""
-    found = [sys.base_prefix, sys.prefix, *site.getsitepackages(), os.path.dirname(os.path.realpath(sys.executable))]
-    paths: list[str] = []
-    for p in sorted({os.path.realpath(p) for p in found if os.path.isdir(p)}, key=len):
-        if p.startswith("/usr/") or p == "/usr" or any(p.startswith(q.rstrip("/") + "/") for q in paths):
-            continue  # already visible through /usr or through a folder bound before
-        paths.append(p)
-    return paths
-
-
-def _parents(path: str) -> list[str]:
-    parts = Path(path).parts[1:-1]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def bwrap_prefix(submission_dir: str, limits: Limits, env: dict[str, str], *, uid: int | None,
-                 gpu: bool = False, seccomp_fd: int | None = None) -> list[str]:
-    """bubblewrap options: new namespaces, read-only system and Python, the package and the submission, private /tmp."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise IsolationUnavailable(_missing_message())
-    argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
-    if os.getuid() != 0:  # unprivileged: bubblewrap needs a user namespace, and nested ones are refused
-        argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    if seccomp_fd is not None:  # as root there is no user namespace to disable: the filter refuses new ones
-        argv += ["--seccomp", str(seccomp_fd)]
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
-    argv += ["--ro-bind", "/usr", "/usr"]
-    for link in ("bin", "lib", "lib64", "sbin"):
-        if os.path.islink(f"/{link}"):
-            argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
-    # /dev/shm: a private, capped tmpfs writable by the sandbox uid (torch's DataLoader workers share tensors there).
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
-    if gpu:
-        for node in sorted(glob.glob("/dev/nvidia*")):
-            argv += ["--dev-bind", node, node]
-        if os.path.exists("/etc/ld.so.cache"):  # libcuda is found through the loader cache on some systems
-            argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    # The private /tmp first: an interpreter or a virtual environment under /tmp is bound over it afterwards,
-    # not hidden by it.
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_TMP]
-    made: set[str] = {SANDBOX_TMP}
-    for path in python_paths():
-        # bubblewrap would create missing parents 0700 (root's home is); the sandbox uid must traverse them.
-        for parent in _parents(path):
-            if parent not in made:
-                argv += ["--perms", "0755", "--dir", parent]
-                made.add(parent)
-        argv += ["--ro-bind", path, path]
-    argv += ["--perms", "0755", "--dir", RUNTIME_ROOT, "--perms", "0755", "--dir", f"{RUNTIME_ROOT}/cnngrade"]
-    for part in WORKER_PARTS:
-        argv += ["--ro-bind", os.path.join(PACKAGE_DIR, part), f"{RUNTIME_ROOT}/cnngrade/{part}"]
-    argv += ["--ro-bind", submission_dir, SUBMISSION_MOUNT, "--chdir", SANDBOX_TMP]
-    return argv + (drop_privileges(uid) if uid is not None else [])
+def fresh_uid() -> int | None:
+    """A uid for a new sandbox (a worker of its own or a student's zygote): see ``sandbox_uid``."""
+    return sandbox_uid(next(_SLOTS))
 
 
 def worker_command(submission_dir: Path, module: str, req_fd: int, resp_fd: int, workdir: str,
@@ -272,7 +211,7 @@ def zygote_command(submission_root: Path, ctrl_fd: int, workdir: str, *, isolati
 
 
 def _gpu_env(env: dict[str, str], gpu: bool) -> dict[str, str]:
-    """A GPU worker sees the device its grading process holds (see cgroups.acquire_device), not the others."""
+    """A GPU worker sees the device its grading process holds (see devices.acquire_device), not the others."""
     device = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     if gpu and device:
         env["CUDA_VISIBLE_DEVICES"] = device
@@ -289,110 +228,38 @@ def seccomp_pipe() -> int | None:
     return r
 
 
-def _missing_message() -> str:
-    return ("bubblewrap (bwrap) is not installed, so student code cannot be isolated: install it "
-            "(Debian/Ubuntu: apt-get install bubblewrap) or pass --isolation rlimits to grade with resource "
-            "limits alone (weaker)")
+def start_process(cmd: WorkerCommand, output: str, pass_fds: tuple[int, ...]) -> subprocess.Popen:
+    """Start ``cmd`` in a session of its own, its stdout and stderr to the file ``output``; reaped by this process.
 
-
-@functools.cache
-def _probe(isolation: str, bwrap: str | None, uid: int | None) -> str:
-    """'' when a trivial worker interpreter starts under ``isolation``, else why not (cached per process)."""
-    if isolation == "bwrap" and bwrap is None:
-        return _missing_message()
-    probe = "import json, numpy, cnngrade.worker.server"  # stdlib, site-packages and our worker all reachable
-    fd = seccomp_pipe() if isolation == "bwrap" else None
-    if isolation == "bwrap":
-        env = worker_env(SANDBOX_TMP, Limits())
-        argv = [*bwrap_prefix("/var/empty" if os.path.isdir("/var/empty") else "/usr", Limits(), env, uid=uid,
-                              seccomp_fd=fd),
-                sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {RUNTIME_ROOT!r}); {probe}"]
-    else:
-        argv = [*(drop_privileges(uid) if uid is not None else []), sys.executable, "-I", "-c",
-                f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); {probe}"]
-    try:
-        proc = subprocess.run(argv, check=False, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/",
-                              env={"PATH": "/usr/bin:/bin"}, pass_fds=() if fd is None else (fd,),
-                              preexec_fn=seccomp.install if isolation == "rlimits" and seccomp.supported() else None)
-    except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as exc:
-        return f"the {isolation} sandbox could not start a worker ({exc})"
-    finally:
-        if fd is not None:
-            os.close(fd)
-    if proc.returncode == 0:
-        return ""
-    lines = proc.stderr.decode(errors="replace").strip().splitlines()
-    why = lines[-1] if lines else f"exit status {proc.returncode}"
-    if isolation == "bwrap" and (not why.startswith("bwrap:") or "execvp" in why):
-        return _missing_inside(why)
-    if isolation == "bwrap":
-        return (f"bubblewrap cannot create its sandbox here ({why}): run cnngrade as root, allow unprivileged "
-                "user namespaces (e.g. sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
-                "profile for bwrap), or pass --isolation rlimits to grade with resource limits alone (weaker)")
-    return (f"with --isolation rlimits the worker runs as uid {uid} and cannot start ({why}): install Python "
-            "and cnngrade under a prefix every user can read, or use --isolation bwrap")
-
-
-def _missing_inside(why: str) -> str:
-    """Why the worker's Python does not start in the sandbox, naming what is missing there."""
-    shown = f"/usr and {', '.join(python_paths())}"
-    module = re.search(r"No module named '([^']+)'", why)
-    if module:
-        return (f"the worker's Python cannot import {module.group(1)} inside the bubblewrap sandbox ({why}): the "
-                f"sandbox shows {shown} of this machine; install {module.group(1).split('.')[0]} in "
-                f"{sys.prefix} or in one of those folders")
-    if "execvp" in why:
-        return (f"the worker's interpreter {sys.executable} (really {os.path.realpath(sys.executable)}) cannot be "
-                f"run inside the bubblewrap sandbox ({why}): the sandbox shows {shown} of this machine; use a "
-                "Python installed in one of them")
-    return (f"the worker's Python cannot start inside the bubblewrap sandbox ({why}): the sandbox shows {shown} "
-            "of this machine; install Python and its packages there")
-
-
-def check_isolation(isolation: str) -> None:
-    """Fail closed before grading: raise IsolationUnavailable when ``isolation`` cannot run a worker here."""
-    if isolation not in ISOLATIONS:
-        raise IsolationUnavailable(f"unknown isolation {isolation!r} (choose from {', '.join(ISOLATIONS)})")
-    problem = _probe(isolation, shutil.which("bwrap"), UID_BASE if os.getuid() == 0 else None)
-    if problem:
-        raise IsolationUnavailable(problem)
-
-
-# -- the files a worker sees -------------------------------------------------------------------------------------
-MAX_STAGED_FILES = 2000
-MAX_STAGED_BYTES = 64 << 20
-
-
-def stage_submission(source: Path, dest: Path, uid: int | None) -> str:
-    """Copy the student's module folder to ``dest``, readable by ``uid`` alone; '' or why it cannot be used.
-
-    A copy, not the original: the original may sit under a folder the sandbox uid cannot enter (a 0700
-    temporary folder), and the copy holds only regular files, so a planted symlink cannot make root read
-    another file on the student's behalf. Hidden entries (.git, editor files) are left out.
+    The capture file is opened here and handed over as fds 1 and 2: the student can fill it up to
+    RLIMIT_FSIZE, never choose where it lives.
     """
-    count, size = 0, 0
-    for root, dirs, files in os.walk(source, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
-        target = dest / os.path.relpath(root, source)
-        target.mkdir(parents=True, exist_ok=True)
-        _restrict(target, uid, 0o750)
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if name.startswith(".") or os.path.islink(path) or not os.path.isfile(path):
-                continue
-            count, size = count + 1, size + os.path.getsize(path)
-            if count > MAX_STAGED_FILES or size > MAX_STAGED_BYTES:
-                return (f"the submission folder holds more than {MAX_STAGED_FILES} files or "
-                        f"{MAX_STAGED_BYTES >> 20} MiB; hand in only your exercise files")
-            try:
-                shutil.copyfile(path, target / name, follow_symlinks=False)
-            except OSError as exc:   # a file the grader may not read is the submission's problem, said plainly
-                return f"cannot read {os.path.relpath(path, source)} of the submission ({exc.strerror})"
-            _restrict(target / name, uid, 0o640)
-    return ""
+    reaping.become_subreaper()
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(cmd.argv, env=cmd.env, cwd=cmd.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                pass_fds=pass_fds, start_new_session=True,
+                                preexec_fn=cmd.preexec)   # noqa: PLW1509 - cgroup and rlimits before exec
+    reaping.LIVE.add(proc.pid)
+    return proc
 
 
-def _restrict(path: Path, uid: int | None, mode: int) -> None:
-    if uid is not None:  # root-owned, readable through the group that only the sandbox uid has
-        os.chown(path, 0, uid)
-        os.chmod(path, mode)
+def start_worker(submission_dir: Path, module: str, workdir: str, output: str, *, isolation: str, limits: Limits,
+                 uid: int | None, gpu: bool, cgroup_procs: tuple[str, ...]) -> tuple[subprocess.Popen, int, int]:
+    """Start a worker in a sandbox of its own (see ``worker_command``), what it prints going to the file ``output``:
+    (its process, the write end of its request pipe, the read end of its reply pipe)."""
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    filter_fd = seccomp_pipe() if isolation == "bwrap" else None
+    cmd = worker_command(submission_dir, module, req_r, resp_w, workdir, isolation=isolation, limits=limits, uid=uid,
+                         gpu=gpu, seccomp_fd=filter_fd, cgroup_procs=cgroup_procs)
+    try:
+        proc = start_process(cmd, output, tuple(fd for fd in (req_r, resp_w, filter_fd) if fd is not None))
+    except BaseException:
+        os.close(req_w)
+        os.close(resp_r)
+        raise
+    finally:
+        for fd in (req_r, resp_w, filter_fd):
+            if fd is not None:
+                os.close(fd)
+    return proc, req_w, resp_r

@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+LIVE: set[int] = set()   # pids of the workers and zygotes this process runs, which sweep() must not reap
+
 
 def become_subreaper() -> None:
     """Orphans of a killed sandbox re-parent to this process instead of PID 1, so we can find and reap them."""

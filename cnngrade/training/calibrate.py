@@ -6,35 +6,28 @@ under the seed, gives its initial weights to the trusted reference network, whic
 already, trained with the profile's recipe (``cnngrade.training.trainer``) and scored on a held-out draw. Only the held-out
 secret differs from grading: it is fixed per seed (a grading run draws a fresh one), so a calibration can be
 repeated. Two checks with the same initial weights and recipe (ex6 and ex8's baseline on the cpu profile) share one
-training run.
+training run. What is measured, the suggestion rule and the file written are in ``calibration``.
 """
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import hashlib
 import importlib.util
 import math
 import os
 import re
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cnngrade
 from cnngrade.config import PROJECT_ROOT, load_exercise, resolve_exercises
 from cnngrade.errors import InputError, UsageError
-from cnngrade.training.profiles import CALIBRATED, training_settings
+from cnngrade.training.calibration import THRESHOLDS, Calibration, SeedResult, Stats, metadata, suggest
+from cnngrade.training.profiles import CALIBRATED, Profile, training_settings
 
 SOLUTIONS_DIR = PROJECT_ROOT / "solutions"
-# The suggested value of every threshold: K_STD standard deviations under the mean over the seeds, and at least SLACK
-# under the worst seed, rounded down to 0.01. Both bounds, because a handful of seeds measures the spread loosely;
-# with the cpu profile's 8-seed figures (0.8745 mean, std 0.018, worst 0.848) it gives 0.76.
-K_STD, SLACK = 6, 0.05
-RULE = f"mean - {K_STD} std over the seeds, and at least {SLACK:g} under the worst seed, rounded down to 0.01"
 MIN_SEEDS, MAX_SEEDS = 2, 100
 CLASSES = 10
 
@@ -53,66 +46,6 @@ class Check:
 CHECKS = (Check("ex6", "ex6_cifar10_training", None, "relu"),
           Check("ex8-baseline", "ex8_ablation", "baseline", "relu"),
           Check("ex8-sigmoid", "ex8_ablation", "sigmoid", "sigmoid"))
-
-
-@dataclasses.dataclass(frozen=True)
-class Threshold:
-    """A value a training check compares with, and the per-seed figure an honest submission must keep above it."""
-
-    exercise: str
-    key: str
-    what: str
-    checks: tuple[str, ...]   # one: that check's accuracy; two: the first's accuracy minus the second's
-
-    @property
-    def name(self) -> str:
-        return f"{self.exercise}.{self.key}"
-
-    def measure(self, accuracies: dict[str, float]) -> float:
-        if len(self.checks) == 1:
-            return accuracies[self.checks[0]]
-        return accuracies[self.checks[0]] - accuracies[self.checks[1]]
-
-
-# test_training_reaches_threshold: accuracy >= threshold; test_baseline_reaches_threshold: accuracy >= threshold;
-# test_sigmoid_below_baseline: sigmoid <= baseline - margin, i.e. baseline - sigmoid >= margin.
-THRESHOLDS = (Threshold("ex6_cifar10_training", "threshold", "held-out accuracy of MiniAlexNet", ("ex6",)),
-              Threshold("ex8_ablation", "threshold", "held-out accuracy of the baseline", ("ex8-baseline",)),
-              Threshold("ex8_ablation", "margin", "baseline minus sigmoid accuracy", ("ex8-baseline", "ex8-sigmoid")))
-
-
-@dataclasses.dataclass(frozen=True)
-class SeedResult:
-    seed: int
-    accuracies: dict[str, float]
-    seconds: dict[str, float]
-    shared: dict[str, str]    # check -> the earlier check whose training run it reused
-
-
-@dataclasses.dataclass(frozen=True)
-class Stats:
-    threshold: Threshold
-    current: float            # the grader.yaml value for this profile
-    values: list[float]
-    suggested: float
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.values)
-
-
-@dataclasses.dataclass
-class Calibration:
-    profile: dict[str, Any]
-    seeds: list[int]
-    results: list[SeedResult]
-    stats: list[Stats]
-    meta: dict[str, Any]
-    warnings: list[str]
 
 
 # -- arguments ----------------------------------------------------------------------------------------------------
@@ -172,6 +105,8 @@ def solution(exercise: str) -> Any:
         raise InputError(f"{path} is missing: `cnngrade calibrate` trains the reference solutions of a cnngrade "
                          "checkout")
     spec = importlib.util.spec_from_file_location(f"_cnngrade_solution_{exercise}", path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"{path} cannot be imported as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -203,12 +138,15 @@ def weights_digest(network: Any) -> str:
     return digest.hexdigest()
 
 
-def run_seed(seed: int, profile: dict[str, Any], check_names: list[str], threads: int) -> SeedResult:
+def run_seed(seed: int, profile: Profile, check_names: list[str], threads: int) -> SeedResult:
     """Every selected check for one seed; a check with the same initial weights and recipe as an earlier one shares
     its training run (same seed, data and threads give the same result on the CPU)."""
     from cnngrade.training.run_check import train_and_score
 
-    accuracies, seconds, shared, done = {}, {}, {}, {}
+    accuracies: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    shared: dict[str, str] = {}
+    done: dict[tuple, str] = {}   # (initial weights, recipe) -> the check that trained with them
     for check in (c for c in CHECKS if c.name in check_names):
         settings = training_settings(load_exercise(check.exercise), profile)
         network = initial_network(check, seed)
@@ -228,7 +166,7 @@ def run_seed(seed: int, profile: dict[str, Any], check_names: list[str], threads
     return SeedResult(seed, accuracies, seconds, shared)
 
 
-def run_seeds(profile: dict[str, Any], seeds: list[int], check_names: list[str], *, jobs: int, threads: int,
+def run_seeds(profile: Profile, seeds: list[int], check_names: list[str], *, jobs: int, threads: int,
               on_seed: Callable[[SeedResult], None]) -> list[SeedResult]:
     """run_seed for every seed, ``jobs`` processes at a time (one: in this process), in the order of ``seeds``."""
     if jobs <= 1 or len(seeds) == 1:
@@ -249,18 +187,11 @@ def run_seeds(profile: dict[str, Any], seeds: list[int], check_names: list[str],
     return [by_seed[s] for s in seeds]
 
 
-# -- figures ------------------------------------------------------------------------------------------------------
-def suggest(threshold: Threshold, values: list[float]) -> float:
-    """RULE, kept inside the range grader.yaml accepts (threshold in (0, 1], margin in [0, 1))."""
-    raw = min(statistics.fmean(values) - K_STD * statistics.stdev(values), min(values) - SLACK)
-    value = math.floor(round(raw * 100, 6)) / 100   # round first: 0.87 - 0.06 is 0.80999... in floating point
-    return min(1.0, max(0.01, value)) if threshold.key == "threshold" else min(0.99, max(0.0, value))
-
-
-def calibrate(profile: dict[str, Any], seeds: list[int], exercises: list[str], *, jobs: int = 1, threads: int = 1,
+# -- the calibration ----------------------------------------------------------------------------------------------
+def calibrate(profile: Profile, seeds: list[int], exercises: list[str], *, jobs: int = 1, threads: int = 1,
               on_seed: Callable[[SeedResult], None] = lambda r: None) -> Calibration:
     """Run the checks of ``exercises`` for every seed; figures and suggestions for each of their thresholds."""
-    if "calibration" in profile:
+    if profile.calibration is not None:
         raise UsageError("calibrate against the thresholds of grader.yaml, not against another calibration file")
     chosen = [t for t in THRESHOLDS if t.exercise in exercises]
     check_names = sorted({c for t in chosen for c in t.checks}, key=[c.name for c in CHECKS].index)
@@ -274,7 +205,7 @@ def calibrate(profile: dict[str, Any], seeds: list[int], exercises: list[str], *
                                                                                                       results))
 
 
-def warnings_of(profile: dict[str, Any], stats: list[Stats], results: list[SeedResult]) -> list[str]:
+def warnings_of(profile: Profile, stats: list[Stats], results: list[SeedResult]) -> list[str]:
     """What makes a suggestion unsafe to use as it is."""
     from cnngrade.training.run_check import chance_limit, profile_held_out
 
@@ -295,76 +226,3 @@ def warnings_of(profile: dict[str, Any], stats: list[Stats], results: list[SeedR
             out.append(f"{check.name}: a run took {slowest:.0f} s of the {settings.train_timeout:g} s train_timeout; "
                        "graded with several students at once, a training check may time out")
     return out
-
-
-def device_name(profile: dict[str, Any]) -> str:
-    if profile.get("device") == "cuda":
-        return str(profile.get("gpu") or "cuda")
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return f"cpu{' ' + model if model else ''}, {os.cpu_count()} cores"
-
-
-def metadata(profile: dict[str, Any], seeds: list[int], threads: int) -> dict[str, Any]:
-    """The ``calibration:`` block of the file: what `cnngrade grade` checks against its profile and names in reports."""
-    import torch
-
-    date = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return {"profile": profile["name"], "date": date, "seeds": list(seeds), "device": device_name(profile),
-            "torch": str(torch.__version__), "dataset": str(profile["dataset"]), "threads": threads,
-            "cnngrade": cnngrade.__version__, "rule": RULE}
-
-
-# -- output -------------------------------------------------------------------------------------------------------
-def seed_line(result: SeedResult, done: int, total: int) -> str:
-    parts = [f"{c} {a:.3f}" + (f" (the {result.shared[c]} run)" if c in result.shared else "")
-             for c, a in result.accuracies.items()]
-    spent = sum(s for c, s in result.seconds.items() if c not in result.shared)
-    return f"calibrate: seed {result.seed} ({done}/{total}): {', '.join(parts)}; {spent:.0f} s"
-
-
-def table(cal: Calibration) -> str:
-    """The figures as a Markdown table, one row per threshold, and the warnings."""
-    m = cal.meta
-    lines = [(f"{m['profile']} profile, {len(cal.seeds)} seeds ({seeds_text(cal.seeds)}), {m['device']}, torch "
-             f"{m['torch']}, data {m['dataset']}, {m['threads']} torch thread(s) per run"), "",
-             "| threshold | measures | grader.yaml | mean | min | max | std | mean - yaml | min - yaml | suggested |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for s in cal.stats:
-        lines.append(f"| {s.threshold.name} | {s.threshold.what} | {s.current:.2f} | {s.mean:.4f} | {min(s.values):.4f} "
-                     f"| {max(s.values):.4f} | {s.std:.4f} | {s.mean - s.current:+.3f} | "
-                     f"{min(s.values) - s.current:+.3f} | {s.suggested:.2f} |")
-    lines += ["", f"suggested: {RULE}."]
-    lines += [f"warning: {w}" for w in cal.warnings]
-    return "\n".join(lines)
-
-
-def seeds_text(seeds: list[int]) -> str:
-    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ",".join(map(str, seeds))
-
-
-def override_yaml(cal: Calibration) -> str:
-    """The calibration file: the table as comments, then calibration, thresholds and the per-seed figures."""
-    import yaml
-
-    name = cal.meta["profile"]
-    header = [f"Training-check thresholds for the {name} profile, written by `cnngrade calibrate` on {cal.meta['date']}.",
-              f"Apply them with: cnngrade grade SUBMISSIONS --out DIR --profile {name} --calibration THIS_FILE",
-              "Every report then names this file. Edit a threshold by hand if you prefer another value.", "",
-              *table(cal).splitlines()]
-    thresholds: dict[str, dict[str, float]] = {}
-    for s in cal.stats:
-        thresholds.setdefault(s.threshold.exercise, {})[s.threshold.key] = s.suggested
-    measured = {s.threshold.name: {"what": s.threshold.what, "grader_yaml": s.current, "mean": round(s.mean, 4),
-                                   "min": round(min(s.values), 4), "max": round(max(s.values), 4),
-                                   "std": round(s.std, 4), "values": [round(v, 4) for v in s.values]}
-                for s in cal.stats}
-    body = yaml.safe_dump({"calibration": cal.meta, "thresholds": thresholds, "measured": measured},
-                          sort_keys=False, default_flow_style=None, width=120)
-    return "".join(f"# {line}".rstrip() + "\n" for line in header) + body

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -98,7 +99,8 @@ def _stacked_loss(base: nn.Module):
 
 def _train_stacked(networks: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, *, epochs: int,
                    batch_size: int, lr: float, seed: int, augment: bool, dev: torch.device,
-                   deadline: float | None, time_limit: float | None) -> list[list[float]]:
+                   deadline: float | None, time_limit: float | None,
+                   on_epoch: Callable[[int], None] | None = None) -> list[list[float]]:
     """One chunk, trained together; the trained weights are written back into ``networks``."""
     from torch.func import stack_module_state
 
@@ -122,6 +124,8 @@ def _train_stacked(networks: Sequence[nn.Module], x: torch.Tensor, y: torch.Tens
                 total += losses.detach()
                 steps += 1
             history.append(total / max(steps, 1))
+            if on_epoch is not None:
+                on_epoch(len(history))
     with torch.no_grad():
         for i, net in enumerate(networks):
             net.to(dev)
@@ -132,15 +136,37 @@ def _train_stacked(networks: Sequence[nn.Module], x: torch.Tensor, y: torch.Tens
     return [[float(v) for v in row] for row in per_epoch]
 
 
+class EpochCount:
+    """Epochs done of all the passes one ``train_cohort`` call trains one after another (its chunks, or its members
+    alone), reported as ``report(done, total)`` after every epoch: what the progress line shows for a cohort."""
+
+    def __init__(self, epochs: int, passes: int, report: Callable[[int, int], None] | None):
+        self.epochs, self.passes, self.finished, self.report = int(epochs), int(passes), 0, report
+        self.epoch(0)
+
+    def epoch(self, in_pass: int) -> None:
+        if self.report is not None:
+            self.report(self.finished * self.epochs + in_pass, self.passes * self.epochs)
+
+    def pass_done(self) -> None:
+        self.finished += 1
+
+    def more_passes(self, extra: int) -> None:
+        """A pass abandoned and redone as ``extra + 1`` smaller ones (halves out of memory, members alone)."""
+        self.passes += extra
+        self.epoch(0)
+
+
 def train_cohort(networks: Sequence[nn.Module], images_u8: torch.Tensor, labels: torch.Tensor, *, epochs: int,
                  batch_size: int, lr: float, seed: int, augment: bool = True, device: str = "cpu",
                  time_limit: float | None = None, memory_budget: int | None = None,
-                 chunk: int | None = None) -> list[list[float]]:
+                 chunk: int | None = None, on_epoch: Callable[[int, int], None] | None = None) -> list[list[float]]:
     """Train every network in place with ``trainer.train``'s recipe and seed; returns each one's per-epoch losses.
 
     Networks of one architecture are trained ``chunk`` at a time (default: as many as ``memory_budget`` bytes
     hold; on CUDA a share of the free memory), otherwise one at a time. A chunk that runs out of CUDA memory is
     retried in halves from its initial weights. Raises ``trainer.TrainingTimeout`` past ``time_limit`` seconds.
+    ``on_epoch(done, total)``: epochs trained so far of all the passes this call makes, after each epoch.
     """
     networks = list(networks)
     if not networks:
@@ -152,38 +178,49 @@ def train_cohort(networks: Sequence[nn.Module], images_u8: torch.Tensor, labels:
     y = labels.to(dev, torch.int64)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     size = chunk or chunk_size(networks[0], len(networks), batch_size, x.shape[1:], dev, memory_budget)
+    recipe: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                              "augment": augment, "deadline": deadline}
     if len(networks) == 1 or size <= 1 or not same_architecture(networks):
-        return [_solo(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
-                      device=device, deadline=deadline) for net in networks]
+        count = EpochCount(epochs, len(networks), on_epoch)
+        return [_solo(net, x, y, device=device, count=count, **recipe) for net in networks]
+    count = EpochCount(epochs, -(-len(networks) // size), on_epoch)
     losses: list[list[float]] = []
     for start in range(0, len(networks), size):
-        losses += _chunk(networks[start:start + size], x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         augment=augment, dev=dev, deadline=deadline, time_limit=time_limit, device=device)
+        losses += _chunk(networks[start:start + size], x, y, dev=dev, time_limit=time_limit, device=device,
+                         count=count, **recipe)
     return losses
 
 
-def _chunk(group: list[nn.Module], x, y, *, device: str, **recipe) -> list[list[float]]:
+def _chunk(group: list[nn.Module], x: torch.Tensor, y: torch.Tensor, *, device: str, count: EpochCount,
+           **recipe: Any) -> list[list[float]]:
     """A chunk together; on CUDA out-of-memory, its halves (the networks are untouched until a chunk finishes)."""
     if len(group) == 1:
-        return [_solo(group[0], x, y, device=device, **recipe)]
+        return [_solo(group[0], x, y, device=device, count=count, **recipe)]
     try:
-        return _train_stacked(group, x, y, **recipe)
+        losses = _train_stacked(group, x, y, on_epoch=count.epoch, **recipe)
     except trainer.TrainingTimeout:
         raise
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
+        count.more_passes(1)
         half = len(group) // 2
-        return (_chunk(group[:half], x, y, device=device, **recipe)
-                + _chunk(group[half:], x, y, device=device, **recipe))
+        return (_chunk(group[:half], x, y, device=device, count=count, **recipe)
+                + _chunk(group[half:], x, y, device=device, count=count, **recipe))
     except (RuntimeError, NotImplementedError):
         # An operation vmap cannot batch (a custom layer): the members, untouched so far, train one at a time.
-        return [_solo(net, x, y, device=device, **recipe) for net in group]
+        count.more_passes(len(group) - 1)
+        return [_solo(net, x, y, device=device, count=count, **recipe) for net in group]
+    count.pass_done()
+    return losses
 
 
-def _solo(net: nn.Module, x, y, *, epochs, batch_size, lr, seed, augment, device, deadline, **_) -> list[float]:
+def _solo(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float, seed: int,
+          augment: bool, device: str, deadline: float | None, count: EpochCount, **_: Any) -> list[float]:
     left = None if deadline is None else deadline - time.monotonic()
-    return trainer.train(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
-                         device=device, time_limit=left)
+    losses = trainer.train(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
+                           device=device, time_limit=left, on_epoch=count.epoch)
+    count.pass_done()
+    return losses
 
 
 def predict_cohort(networks: Sequence[nn.Module], images_u8: torch.Tensor, *, device: str = "cpu",

@@ -25,7 +25,11 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, Self
+
+from cnngrade.training.cohort_progress import EpochBoard, Task
+from cnngrade.training.profiles import Profile
 
 # How long the service waits for more requests after the first of a batch.
 WINDOW = 2.0
@@ -50,9 +54,9 @@ def current() -> dict[str, Any] | None:
     return _endpoint
 
 
-def default_size(profile: dict[str, Any]) -> int:
+def default_size(profile: Profile) -> int:
     """Members per cohort when ``--cohort`` is not given: GPU_DEFAULT on the gpu profile, off elsewhere."""
-    return GPU_DEFAULT if profile.get("name") == "gpu" else 0
+    return GPU_DEFAULT if profile.name == "gpu" else 0
 
 
 # -- the grading process's side ---------------------------------------------------------------------------------
@@ -60,7 +64,7 @@ class Unavailable(Exception):
     """The service could not answer this request: train locally."""
 
 
-def request(endpoint: dict[str, Any], network: Any, settings: Any, profile: dict[str, Any], *, seed: int,
+def request(endpoint: dict[str, Any], network: Any, settings: Any, profile: Profile, *, seed: int,
             augment: bool, threads: int, what: str) -> Any:
     """The RunResult of the service; AssertionError (refused), trainer.TrainingTimeout, or Unavailable."""
     from cnngrade.training import trainer
@@ -94,9 +98,11 @@ class _Pending:
 
 class CohortService:
     """The service process of one batch; ``endpoint`` goes to the grading processes. ``secret`` (tests only,
-    trusted side): fix the held-out draw instead of drawing a run secret."""
+    trusted side): fix the held-out draw instead of drawing a run secret. ``on_task(label, total, unit)``
+    (``Progress.task``): shows each cohort's epochs while it trains (see ``EpochBoard``)."""
 
-    def __init__(self, size: int, *, window: float | None = None, secret: int | None = None, context: Any = None):
+    def __init__(self, size: int, *, window: float | None = None, secret: int | None = None, context: Any = None,
+                 on_task: Callable[[str, int, str], Task] | None = None):
         self.size, self.window = max(2, int(size)), WINDOW if window is None else window
         self._dir = tempfile.mkdtemp(prefix="cnngrade-cohort-")   # mkdtemp: 0700, this user only
         os.chmod(self._dir, 0o700)
@@ -104,9 +110,11 @@ class CohortService:
         self._authkey = secrets.token_bytes(32)
         ctx = context or multiprocessing.get_context("spawn")
         ready = ctx.Event()
-        self._proc = ctx.Process(target=serve, args=(self.address, self._authkey, self.size, self.window, secret, ready),
-                                 daemon=True, name="cnngrade-cohort")
+        self.board = EpochBoard(ctx) if on_task is not None else None
+        self._proc = ctx.Process(target=serve, args=(self.address, self._authkey, self.size, self.window, secret, ready,
+                                                     self.board), daemon=True, name="cnngrade-cohort")
         self._proc.start()
+        self._watch = self.board.watch(on_task) if self.board is not None and on_task is not None else None
         if not ready.wait(120):
             self.stop()
             raise RuntimeError("the cohort service did not start within 120 s")
@@ -119,6 +127,8 @@ class CohortService:
         if self._proc.is_alive():
             self._proc.kill()
         self._proc.join(10)
+        if self._watch is not None:
+            self._watch.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -128,7 +138,8 @@ class CohortService:
         self.stop()
 
 
-def serve(address: str, authkey: bytes, size: int, window: float, secret: int | None, ready: Any) -> None:
+def serve(address: str, authkey: bytes, size: int, window: float, secret: int | None, ready: Any,
+          board: EpochBoard | None = None) -> None:
     """The service process: accept requests on a thread, train them in batches here."""
     import torch
 
@@ -140,7 +151,7 @@ def serve(address: str, authkey: bytes, size: int, window: float, secret: int | 
     while True:
         batch = gather(inbox, size, window)
         for group in groups(batch):
-            answer_group(group, secret)
+            answer_group(group, secret, board)
 
 
 def _accept(listener: Any, inbox: queue.Queue) -> None:
@@ -166,7 +177,7 @@ def gather(inbox: queue.Queue, size: int, window: float) -> list[_Pending]:
 
 def recipe_key(req: dict[str, Any]) -> tuple:
     s, p = req["settings"], req["profile"]
-    return (p.get("name"), p.get("device"), p.get("data_dir"), int(s.epochs), int(s.batch_size), float(s.lr),
+    return (p.name, p.device, p.data_dir, int(s.epochs), int(s.batch_size), float(s.lr),
             float(s.train_timeout), req["seed"], req["augment"])
 
 
@@ -186,12 +197,15 @@ def groups(batch: list[_Pending]) -> list[list[_Pending]]:
     return out
 
 
-def answer_group(group: list[_Pending], secret: int | None) -> None:
+def answer_group(group: list[_Pending], secret: int | None, board: EpochBoard | None = None) -> None:
     """Train and score one group; every member gets its own answer, an error answers each as such."""
     try:
-        answers = train_group([p.req for p in group], secret)
+        answers = train_group([p.req for p in group], secret, board)
     except Exception:  # noqa: BLE001 - the service's own failure: each grading process trains locally instead
         answers = [("error", traceback.format_exc()[-2000:])] * len(group)
+    finally:
+        if board is not None:
+            board.finish()
     for pending, answer in zip(group, answers):
         try:
             pending.conn.send(answer)
@@ -200,16 +214,18 @@ def answer_group(group: list[_Pending], secret: int | None) -> None:
             pass
 
 
-def train_group(reqs: list[dict[str, Any]], secret: int | None) -> list[tuple[str, Any]]:
+def train_group(reqs: list[dict[str, Any]], secret: int | None,
+                board: EpochBoard | None = None) -> list[tuple[str, Any]]:
     """What ``training.train_and_score`` computes for each request, the training done with ``cohort.train_cohort``."""
     import torch
 
-    from cnngrade.training import cohort, trainer, run_check as training
+    from cnngrade.training import cohort, trainer
+    from cnngrade.training import run_check as training
 
     started = time.monotonic()
     first = reqs[0]
     settings, profile = first["settings"], first["profile"]
-    device = str(profile.get("device", "cpu"))
+    device = profile.device
     data = training.profile_training_set(profile)
     test = training.profile_held_out(profile, training.run_secret() if secret is None else secret)
     classes = int(torch.cat([data.y, test.y]).max()) + 1
@@ -224,11 +240,13 @@ def train_group(reqs: list[dict[str, Any]], secret: int | None) -> list[tuple[st
     if not members:
         return [a for a in answers if a is not None]
     threads = min(os.cpu_count() or 1, sum(reqs[i]["threads"] for i in members) or 1)
+    on_epoch = board.begin(len(members)) if board is not None else None
     try:
         with trainer.torch_threads(threads):
             losses = cohort.train_cohort([networks[i] for i in members], data.x, data.y, epochs=settings.epochs,
                                          batch_size=settings.batch_size, lr=settings.lr, seed=first["seed"],
-                                         augment=first["augment"], device=device, time_limit=settings.train_timeout)
+                                         augment=first["augment"], device=device, time_limit=settings.train_timeout,
+                                         on_epoch=on_epoch)
             final = cohort.accuracy_cohort([networks[i] for i in members], test.x, test.y, device=device)
     except trainer.TrainingTimeout as exc:
         return [a or ("timeout", str(exc)) for a in answers]

@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 
+from cnngrade.graderkit.equivalence import assert_equivalent, assert_same_outputs
+from cnngrade.graderkit.weights import load_student_weights
+from cnngrade.sandbox.submission import Submission
 from cnngrade.training import trainer
-from cnngrade.sandbox.client import Submission
-from cnngrade.graderkit.equivalence import assert_equivalent, assert_same_outputs, load_student_weights
-from cnngrade.training.profiles import SYNTHETIC_SIZE, SYNTHETIC_TEST, SYNTHETIC_TRAIN, TrainingSettings
+from cnngrade.training.profiles import SYNTHETIC_SIZE, SYNTHETIC_TEST, SYNTHETIC_TRAIN, Profile, TrainingSettings
 
 # The gpu profile scores on this many of CIFAR-10's 10,000 test images, chosen by the run's secret.
 CIFAR_HELD_OUT = 5000
@@ -90,16 +91,16 @@ def held_out(profile_name: str, data_dir: str | None, secret: int) -> Images:
         return Images(x[pick], y[pick])
     from cnngrade.data import synthetic
 
-    x, y = synthetic.generate(SYNTHETIC_TEST, secret, SYNTHETIC_SIZE)
-    return Images(torch.from_numpy(x), torch.from_numpy(y).to(torch.int64))
+    images, labels = synthetic.generate(SYNTHETIC_TEST, secret, SYNTHETIC_SIZE)
+    return Images(torch.from_numpy(images), torch.from_numpy(labels).to(torch.int64))
 
 
-def profile_held_out(profile: dict[str, Any], secret: int | None = None) -> Images:
-    return held_out(str(profile.get("name")), profile.get("data_dir"), run_secret() if secret is None else secret)
+def profile_held_out(profile: Profile, secret: int | None = None) -> Images:
+    return held_out(profile.name, profile.data_dir, run_secret() if secret is None else secret)
 
 
-def profile_training_set(profile: dict[str, Any]) -> Images:
-    return training_set(str(profile.get("name")), profile.get("data_dir"))
+def profile_training_set(profile: Profile) -> Images:
+    return training_set(profile.name, profile.data_dir)
 
 
 def chance_limit(classes: int, n: int) -> float:
@@ -138,7 +139,7 @@ def student_network(submission: Submission, model: Any, make_reference: Callable
     return network
 
 
-def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profile: dict[str, Any], *, seed: int,
+def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profile: Profile, *, seed: int,
                     augment: bool, threads: int = 1, what: str = "your model", secret: int | None = None) -> RunResult:
     """Refuse trained initial weights, train ``network`` here with the recipe, score it on the secret held-out set.
 
@@ -154,7 +155,7 @@ def train_and_score(network: torch.nn.Module, settings: TrainingSettings, profil
         except cohort_service.Unavailable:
             pass   # a lost or failing service is never the student's failure: train here as without one
     started = time.monotonic()
-    device = str(profile.get("device", "cpu"))
+    device = profile.device
     data, test = profile_training_set(profile), profile_held_out(profile, secret)
     classes = int(torch.cat([data.y, test.y]).max()) + 1
     with trainer.torch_threads(threads):
@@ -177,7 +178,7 @@ def refusal(what: str, initial: float, classes: int, limit: float) -> str:
             "or setting trained weights.")
 
 
-def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, profile: dict[str, Any],
+def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, profile: Profile,
            threshold: float, **extra: Any) -> None:
     """The figures report.json carries for a training check; ``train_loss`` (one mean loss per epoch) is drawn as a
     curve in feedback.html. A check that requires the accuracy to stay below ``threshold`` says
@@ -188,11 +189,11 @@ def record(metrics: dict[str, Any], run: RunResult, settings: TrainingSettings, 
     metrics.update(accuracy=round(run.accuracy, 4), threshold=round(threshold, 4), epochs=settings.epochs,
                    initial_accuracy=round(run.initial_accuracy, 4), seconds=run.seconds,
                    final_loss=finite(run.final_loss), threads=run.threads, trained_by="grader (trusted side)" + (f", cohort of {run.cohort}" if run.cohort > 1 else ""),
-                   device=profile.get("device"), dataset=profile.get("dataset"), profile=profile.get("name"),
+                   device=profile.device, dataset=profile.dataset, profile=profile.name,
                    train_loss=[finite(float(x)) for x in run.losses], **extra)
 
 
-def recipe_text(settings: TrainingSettings, profile: dict[str, Any], augment: bool = True) -> str:
+def recipe_text(settings: TrainingSettings, profile: Profile, augment: bool = True) -> str:
     steps = "random crop + flip, " if augment else "no augmentation, "
     return (f"{settings.epochs} epoch(s) of Adam(lr={settings.lr:g}), batch {settings.batch_size}, cross-entropy, "
-            f"{steps}on {profile.get('dataset')} ({profile.get('device')})")
+            f"{steps}on {profile.dataset} ({profile.device})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -69,17 +69,17 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 def train(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int,
           lr: float, seed: int, augment: bool = True, device: str = "cpu",
-          time_limit: float | None = None) -> list[float]:
+          time_limit: float | None = None, on_epoch: Callable[[int], None] | None = None) -> list[float]:
     """Train ``model`` in place with the recipe; returns the mean training loss of every epoch.
 
     ``seed`` fixes the batch order, the augmentation draws and the dropout masks. The model is left
     on ``device`` in train mode. Raises TrainingTimeout when ``time_limit`` seconds pass (checked
-    between batches).
+    between batches). ``on_epoch(epochs done)`` after every epoch (progress).
     """
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True   # picks conv algorithms; results differ only at rounding level
-    model.to(device=dev, memory_format=torch.channels_last)
+    model.to(dev).to(memory_format=torch.channels_last)
     x = nchw(images_u8).to(dev)
     y = labels.to(dev, torch.int64)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=dev.type == "cuda")
@@ -97,6 +97,8 @@ def train(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, *, ep
                 total += loss.detach()
                 steps += 1
             losses.append(float(total) / max(steps, 1))   # one synchronisation per epoch
+            if on_epoch is not None:
+                on_epoch(len(losses))
     return losses
 
 
@@ -136,7 +138,7 @@ def epoch_batches(x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: 
 def predict(model: nn.Module, images_u8: torch.Tensor, *, device: str = "cpu",
             batch_size: int = PREDICT_BATCH) -> torch.Tensor:
     """int64 argmax class of every image (uint8, NHWC or NCHW), in eval mode without autograd, on the CPU."""
-    model.to(device=torch.device(device), memory_format=torch.channels_last).eval()
+    model.to(torch.device(device)).to(memory_format=torch.channels_last).eval()
     x = nchw(images_u8)
     out = []
     with torch.no_grad():

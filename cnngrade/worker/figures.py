@@ -11,7 +11,7 @@ MAX_SVG_BYTES = 4 << 20       # the trusted side refuses bigger artifacts too
 MAX_PNG_BYTES = 1 << 20
 MAX_RENDER_PIXELS = 2_000_000  # pixels of the whole figure at the render dpi, so no embedded image is larger
 # Text stays text, images are inlined one by one, lines keep every vertex, ids and metadata are stable.
-RENDER_RC = {"svg.fonttype": "none", "svg.image_inline": True, "image.composite_image": False,
+RENDER_RC: dict[str, Any] = {"svg.fonttype": "none", "svg.image_inline": True, "image.composite_image": False,
              "path.simplify": False, "svg.hashsalt": "cnngrade"}
 
 
@@ -33,7 +33,7 @@ def _render(fig: Any, fmt: str, dpi: float) -> bytes:
     # A huge figure is drawn at a lower dpi rather than allocating a giant raster.
     dpi = min(dpi, math.sqrt(MAX_RENDER_PIXELS / max(float(width * height), 1e-6)))
     buf = io.BytesIO()
-    with matplotlib.rc_context(RENDER_RC):
+    with matplotlib.rc_context(RENDER_RC):   # type: ignore[arg-type]  # the stubs spell out every rc key as a Literal
         fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
 

@@ -14,7 +14,8 @@ import sys
 import traceback
 from typing import Any
 
-from . import codec, figures, helpers, probes, registry  # noqa: F401 - helper modules register on import
+# Importing the helper modules registers their helpers.
+from . import builders, codec, figures, helpers, probes, registry, run_order, training_helpers  # noqa: F401
 
 MAX_TEXT = 4000
 
@@ -107,7 +108,7 @@ class Server:
 
     def op_helper(self, req: dict, args: Any) -> Any:
         name = req.get("name")
-        fn = registry.REGISTRY.get(name)
+        fn = registry.REGISTRY.get(name) if isinstance(name, str) else None
         if fn is None:
             raise codec.ProtocolError(f"unknown helper {name!r}")
         return fn(*args.get("args", ()), **args.get("kwargs", {}))

@@ -56,11 +56,11 @@ def main(argv: list[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     while True:
-        ready = select.select([ctrl, wake_r], [], [])[0]
+        ready = select.select([ctrl.fileno(), wake_r], [], [])[0]
         if wake_r in ready:
             os.read(wake_r, 4096)
         _reap(children)
-        if ctrl not in ready:
+        if ctrl.fileno() not in ready:
             continue
         msg, fds, _flags, _addr = socket.recv_fds(ctrl, MAX_REQUEST, 3)
         if not msg:

@@ -3,10 +3,12 @@
 Trust: the student's module owns the worker, so nothing a layer says about itself (kernel_size, stride,
 its class name) and no helper's description of the model is taken as true. What counts is behaviour on
 inputs the grader chose: the output shapes of model.features; its receptive field, measured from its
-outputs (cnngrade/graderkit/rf.py) after the grader wrote its own random weights into it; and, for the
-counts of layers and parameters, the parameter tensors the student's process lists, each of which must
-change features(x) when the grader changes its values. Which module a tensor belongs to, and the order
-the layers run in, are only reported by the worker: the order of DESIGN["filters"] is advice.
+outputs (cnngrade/graderkit/rf.py); and, for the counts of layers and parameters, the parameter tensors
+the student's process lists, each of which must change features(x) when the grader changes its values.
+Which module a tensor belongs to, and the order the layers run in, are only reported by the worker: the
+order of DESIGN["filters"] is advice. Every check runs on one model whose features hold weights the grader
+drew (written before its first forward pass), so the 512 x 512 forward passes, the costly part, are
+shared: the output checks' image is the first one the receptive-field measurement probes.
 
 Budgets: sizes the student's process reports are bounded before anything is allocated here (at most
 rf.MAX_PARAMETER_ELEMENTS grader-drawn weights, two draws of them, about 240 MB at worst; feature maps read
@@ -87,21 +89,42 @@ def remembered(submission, key: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
-def default_model(submission) -> Handle:
-    """build_retina_cnn(), one instance shared by the tests, so their forward passes see the same weights."""
-    return submission.memo("model", lambda: build(submission))
+def full_image() -> torch.Tensor:
+    """The 512 x 512 image of the output checks, which the receptive-field measurement probes first: one forward
+    pass of model.features on it serves both (rf.base_image)."""
+    return rf.base_image(SIDE, INPUT_SEED)
+
+
+def probe_model(submission) -> Handle:
+    """build_retina_cnn(), one instance for every check: its .features take the grader's weights (a network that
+    initialises its weights to zeros or constants hides what it computes), and its outputs are compared with
+    each other, so every forward pass sees the same weights."""
+    return submission.memo("probe_model", lambda: build(submission))
+
+
+def weighted(submission) -> None:
+    """The grader's weights written into the model's features before any forward pass; a failed write leaves the
+    weights they hold, which fails only the checks that rest on the writes (the DESIGN counts)."""
+    try:
+        grader_weights(submission)
+    except (AssertionError, StudentError):
+        pass
 
 
 def batch_logits(submission) -> Any:
     """The model's output on two images (the first is the image features_output uses)."""
-    return submission.memo("batch_logits", lambda: submission.helper(
-        "forward", default_model(submission), torch.cat([images(1), images(1, INPUT_SEED + 1)])))
+    def compute() -> Any:
+        weighted(submission)
+        return submission.helper("forward", probe_model(submission),
+                                 torch.cat([full_image(), images(1, INPUT_SEED + 1)]))
+    return submission.memo("batch_logits", compute)
 
 
 def features_output(submission) -> torch.Tensor:
-    """model.features on one 512 x 512 image, with the student's own weights: a (1, C, H, W) tensor."""
+    """model.features on the 512 x 512 image: a (1, C, H, W) tensor."""
     def compute() -> torch.Tensor:
-        out = submission.helper("forward", part(submission, default_model(submission), "features"), images(1))
+        weighted(submission)
+        out = submission.helper("forward", probe_features(submission), full_image())
         call = "model.features on a (1, 3, 512, 512) image"
         out = values.tensor(out, call, floating=True)
         assert out.dim() == 4 and out.shape[0] == 1, f"{call} returned shape {tuple(out.shape)}; expected (1, C, H, W)"
@@ -120,7 +143,7 @@ def test_num_classes(submission):
 
 def test_features_and_classifier(submission):
     """.features and .classifier exist, and classifier(features(x)) is what the model outputs."""
-    classifier = part(submission, default_model(submission), "classifier")
+    classifier = part(submission, probe_model(submission), "classifier")
     feats = features_output(submission)
     try:
         out = submission.helper("forward", classifier, feats)
@@ -132,11 +155,10 @@ def test_features_and_classifier(submission):
         "model(x) differs from model.classifier(model.features(x)): the model must run .features, then .classifier"
 
 
-# -- the grader's weights in a fresh model's features ---------------------------------------------------
+# -- the grader's weights in the model's features -------------------------------------------------------
 def probe_features(submission) -> Handle:
-    """.features of a second build_retina_cnn(), which takes the grader's weights (the shared model keeps the
-    student's own, so the tests above compare like with like)."""
-    return submission.memo("probe_features", lambda: part(submission, build(submission), "features"))
+    """.features of the shared model, which take the grader's weights."""
+    return submission.memo("probe_features", lambda: part(submission, probe_model(submission), "features"))
 
 
 def claimed_parameters(submission, feats: Handle) -> list[tuple[str, tuple[int, ...]]]:
@@ -236,9 +258,9 @@ class WorkerProbe:
     """rf's view of the student's features: images in, the output shape and its centre unit out (validated).
 
     The first image of each size goes through the generic ``forward`` helper (the whole map comes back and the
-    centre is read here); later batches through ``center_outputs``. rf compares every later answer with that
-    first one, so the two helpers must agree: replacing one of them to fake a wider field shows up as a network
-    whose outputs contradict themselves.
+    centre is read here; at 512 the output checks' forward of the same image); later batches through
+    ``center_outputs``. rf compares every later answer with that first one, so the two helpers must agree:
+    replacing one of them to fake a wider field shows up as a network whose outputs contradict themselves.
     """
 
     def __init__(self, submission, feats: Handle) -> None:
@@ -251,6 +273,8 @@ class WorkerProbe:
         try:
             if side not in self.sides:
                 self.sides.add(side)
+                if side == SIDE and torch.equal(batch, full_image()):   # forwarded once for the output checks
+                    return self.known_map(features_output(self.submission), batch, call)
                 return self.whole_map(batch, call)
             got = values.mapping(self.submission.helper("center_outputs", self.feats, batch), call,
                                  keys=("shape", "center"))
@@ -264,6 +288,9 @@ class WorkerProbe:
 
     def whole_map(self, batch: torch.Tensor, call: str) -> tuple[tuple[int, int, int], torch.Tensor]:
         out = values.tensor(self.submission.helper("forward", self.feats, batch), call, floating=True)
+        return self.known_map(out, batch, call)
+
+    def known_map(self, out: torch.Tensor, batch: torch.Tensor, call: str) -> tuple[tuple[int, int, int], torch.Tensor]:
         _, c, h, w = self.map_shape(list(out.shape), batch, call)
         return (c, h, w), out[:, :, h // 2, w // 2]
 
