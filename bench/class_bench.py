@@ -10,6 +10,9 @@ kernel runs the notebook, then cnngrade grades it outside the kernel), per exerc
 
     python bench/class_bench.py --students 6 --jobs 2 --otter-runs 2
 
+``--per-student-sandbox`` also grades the same class with the class's nursery turned off (each student's
+sandbox imports torch, torchvision and matplotlib itself, as before the nursery), in the same run, first.
+
 ``--breakdown N`` also prints where the first student's time went: the N slowest grader tests of its
 report.json (each test's own seconds) and the rest of its grading (process start, collection, worker starts).
 """
@@ -59,15 +62,23 @@ def breakdown(report_path: Path, count: int) -> None:
         print(f"  {d:6.2f} s  {name.split('_')[0]} {test}")
 
 
-def grade_class(tmp: Path, students: int, jobs: int) -> float:
+# The class graded with no nursery: what grading did before it (a sandbox, and its imports, per student).
+WITHOUT_NURSERY = ("import sys; from cnngrade.sandbox import nursery; nursery.usable = lambda *a: False; "
+                   "from cnngrade.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def grade_class(tmp: Path, students: int, jobs: int, *, nursery: bool = True) -> float:
     klass = tmp / "class"
     for i in range(students):
         folder = klass / f"s{i:03d}"
+        if folder.exists():
+            continue
         folder.mkdir(parents=True)
         for name in CPU_EXERCISES:
             shutil.copy(ROOT / "solutions" / f"{name}.py", folder / f"{name}.py")
-    out = tmp / "reports"
-    seconds = timed([sys.executable, "-m", "cnngrade", "grade", str(klass), "--out", str(out), "--jobs", str(jobs),
+    out = tmp / ("reports" if nursery else "reports-per-student")
+    command = [sys.executable, *(["-m", "cnngrade"] if nursery else ["-c", WITHOUT_NURSERY])]
+    seconds = timed([*command, "grade", str(klass), "--out", str(out), "--jobs", str(jobs),
                      "--profile", "cpu", "--exercises", ",".join(e.split("_")[0] for e in CPU_EXERCISES)])
     gradebook = (out / "gradebook.csv").read_text().splitlines()
     assert len(gradebook) == students + 1, gradebook
@@ -100,11 +111,14 @@ def main() -> None:
     parser.add_argument("--imports", type=int, default=5, help="bare torch imports timed (median)")
     parser.add_argument("--breakdown", type=int, default=0, metavar="N",
                         help="print the first student's N slowest tests and the rest of its grading time")
+    parser.add_argument("--per-student-sandbox", action="store_true",
+                        help="also grade the class without the nursery (a sandbox importing torch per student)")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.python_version()}, no GPU used; "
           f"load average before: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="cnngrade-class-bench-") as tmp:
         before = bare_import(args.imports)
+        alone = grade_class(Path(tmp), args.students, args.jobs, nursery=False) if args.per_student_sandbox else None
         wall = grade_class(Path(tmp), args.students, args.jobs)
         if args.breakdown:
             breakdown(Path(tmp) / "reports" / "s000" / "report.json", args.breakdown)
@@ -116,6 +130,10 @@ def main() -> None:
     print(f"cnngrade grade, six CPU exercises: {wall:.1f} s for {args.students} students with --jobs {args.jobs}: "
           f"{per_student:.2f} s per student = {per_student / unit:.2f} imports "
           f"({per_student / len(CPU_EXERCISES) / unit:.3f} per exercise)")
+    if alone is not None:
+        print(f"  the same class without the nursery (a sandbox per student): {alone:.1f} s: "
+              f"{alone / args.students / unit:.2f} imports per student; the nursery's grading took "
+              f"{wall / alone:.2f}x its time")
     if otter is not None:
         print(f"otter run, ex1: {otter:.1f} s per exercise = {otter / unit:.2f} imports; "
               f"cnngrade is {otter / (per_student / len(CPU_EXERCISES)):.1f}x faster per exercise")

@@ -21,7 +21,7 @@ from cnngrade.grading.process import Job, child_main
 from cnngrade.grading.score import unavailable_result
 from cnngrade.intake.collect import StudentSubmission, name_handed_in
 from cnngrade.records import ExerciseResult, Status, StudentReport
-from cnngrade.sandbox import cgroup_setup, cgroups, devices
+from cnngrade.sandbox import cgroup_setup, cgroups, devices, nursery
 from cnngrade.sandbox.launch import Limits, isolation_warning
 from cnngrade.sandbox.preflight import check_isolation
 from cnngrade.training import cohort_service, profiles
@@ -35,11 +35,12 @@ def _now() -> str:
 
 def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *, graders_dir: Path,
                   isolation: str, limits: Limits, profile: profiles.Profile, public_only: bool = False,
-                  cohort: dict | None = None) -> StudentReport:
+                  cohort: dict | None = None, nursery: dict[str, str] | None = None) -> StudentReport:
     """Grade one student in a fresh trusted process; whatever fails there becomes this student's result.
 
     ``public_only``: run only the public tests (``configs`` should then hold only those, see run.public_part).
     ``cohort``: the batch's cohort service (``cohort_service.CohortService.endpoint``), None: train alone.
+    ``nursery``: the class's nursery (``sandbox.nursery.Nursery.endpoint``), None: a sandbox started per student.
     """
     check_isolation(isolation)  # fail closed; probed once per process
     started, t0 = _now(), time.monotonic()
@@ -48,7 +49,7 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
     if present:
         results.update(_run_job(sub, {e: configs[e] for e in present}, present, graders_dir=graders_dir,
                                 isolation=isolation, limits=limits, profile=profile, public_only=public_only,
-                                cohort=cohort))
+                                cohort=cohort, nursery=nursery))
     for exercise, cfg in configs.items():
         if exercise in results:
             continue
@@ -64,7 +65,8 @@ def grade_student(sub: StudentSubmission, configs: dict[str, ExerciseConfig], *,
 
 def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_dirs: dict[str, Path], *,
              graders_dir: Path, isolation: str, limits: Limits, profile: profiles.Profile,
-             public_only: bool = False, cohort: dict | None = None) -> dict[str, ExerciseResult]:
+             public_only: bool = False, cohort: dict | None = None,
+             nursery: dict[str, str] | None = None) -> dict[str, ExerciseResult]:
     base, why = cgroup_setup.active()
     # One grading process per GPU at a time, waited for before its time starts (see docs/instructors.md); with a
     # cohort service, which does the training, as many per GPU as the cohort holds.
@@ -73,7 +75,8 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
     grader = _grader_group(base, limits)
     job = Job({e: str(d) for e, d in module_dirs.items()}, str(graders_dir), isolation,
               {k: v for k, v in limits.__dict__.items()}, profile, public_only, base.to_dict() if base else None,
-              why, grader.procs_files() if grader else [], lock.device if lock else None)
+              why, grader.procs_files() if grader else [], lock.device if lock else None,
+              nursery)
     budget = sum(profiles.exercise_time_limit(c, profile) for c in configs.values()) + SLACK_SECONDS
     if cohort is not None:   # waiting for the cohort's window and for groups trained ahead of this student's
         budget += cohort_service.BUDGET_SLACK
@@ -169,10 +172,11 @@ class StudentTask:
     limits: Limits
     profile: profiles.Profile
     cohort: dict | None = None   # the local batch's cohort service (cohort_service), never sent to Ray
+    nursery: dict[str, str] | None = None   # the local class's nursery (sandbox.nursery), never sent to Ray
 
     def __call__(self, sub: StudentSubmission) -> StudentReport:
         return grade_student(sub, self.configs, graders_dir=self.graders_dir, isolation=self.isolation,
-                             limits=self.limits, profile=self.profile, cohort=self.cohort)
+                             limits=self.limits, profile=self.profile, cohort=self.cohort, nursery=self.nursery)
 
     def failed(self, sub: StudentSubmission, why: str) -> StudentReport:
         """The report of a student whom the backend could not grade: a grader error in every exercise, which
@@ -207,7 +211,13 @@ class LocalPool:
         cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
 
     def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futures = [pool.submit(task, s) for s in students]
-            for fut in concurrent.futures.as_completed(futures):
-                yield fut.result()
+        # One nursery for the class: torch imported once here, not once per student (sandbox/nursery.py). Only
+        # where students have two exercises or more, as for a student's own zygote (plugin._zygote).
+        wanted = len(task.configs) >= 2 and any(len(s.modules) >= 2 for s in students)
+        with nursery.for_class(task.isolation, task.limits, gpu=profiles.uses_gpu(task.profile),
+                               wanted=wanted) as endpoint:
+            task = dataclasses.replace(task, nursery=endpoint)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                futures = [pool.submit(task, s) for s in students]
+                for fut in concurrent.futures.as_completed(futures):
+                    yield fut.result()

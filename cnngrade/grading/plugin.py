@@ -47,13 +47,15 @@ class GradingPlugin:
     """Holds one worker per exercise for one student and records every test's verdict."""
 
     def __init__(self, module_dirs: dict[str, Path], configs: dict[str, ExerciseConfig], *,
-                 isolation: str = "rlimits", limits: Limits | None = None, profile: profiles.Profile | None = None):
+                 isolation: str = "rlimits", limits: Limits | None = None, profile: profiles.Profile | None = None,
+                 nursery: dict[str, str] | None = None):
         self.module_dirs = module_dirs
         self.configs = configs
         self.isolation, self.limits = isolation, limits or Limits()
         self.profile_info = profile or profiles.select_profile("cpu", None, isolation)
         self.workers: dict[str, Worker] = {}
         self.zygote: Zygote | None = None                     # the student's sandbox, shared by their exercises
+        self.nursery = nursery                                 # where that sandbox is forked from (None: started)
         self.outcomes: dict[str, dict[str, Outcome]] = {e: {} for e in configs}
         self.collected: dict[str, list[str]] = {e: [] for e in configs}
         self.manual: dict[str, dict[str, Answer]] = {}
@@ -85,7 +87,8 @@ class GradingPlugin:
         Without them (or without pidfds) each exercise gets a sandbox of its own.
         """
         if self.zygote is None and len(self.configs) >= 2 and cgroup_setup.active()[0] is not None and Zygote.supported():
-            self.zygote = Zygote(isolation=self.isolation, limits=self.limits, gpu=profiles.uses_gpu(self.profile_info))
+            self.zygote = Zygote(isolation=self.isolation, limits=self.limits, gpu=profiles.uses_gpu(self.profile_info),
+                                 nursery=self.nursery)
         return self.zygote
 
     # -- fixtures -------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class Job:
     cgroup_problem: str = ""     # why there are none
     grader_procs: list[str] = dataclasses.field(default_factory=list)   # this process's own (memory) cgroup
     device: str | None = None    # the CUDA device this process holds (devices.acquire_device)
+    nursery: dict[str, str] | None = None   # the class's nursery (sandbox.nursery): its socket and class folder
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "profile": self.profile.to_json()}
@@ -85,7 +86,7 @@ def grade_job(job: Job) -> list[dict[str, Any]]:
 
     torch.set_num_threads(1)
     plugin = GradingPlugin({e: Path(d) for e, d in job.module_dirs.items()}, configs, isolation=job.isolation,
-                           limits=Limits(**job.limits), profile=job.profile)
+                           limits=Limits(**job.limits), profile=job.profile, nursery=job.nursery)
     files = [str(f) for cfg in configs.values() for f in cfg.test_files]
     if files:
         _pytest_main([*files, *PYTEST_ARGS, "--rootdir", str(graders), "-c", os.devnull], plugin)

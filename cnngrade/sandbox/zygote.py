@@ -7,6 +7,7 @@ that child alone; a dead zygote is started again by the next worker that needs o
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -14,7 +15,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,17 +25,18 @@ from cnngrade.sandbox.bwrap import SANDBOX_TMP, SUBMISSION_MOUNT
 from cnngrade.sandbox.launch import (
     IMPORT_TIMEOUT,
     ISOLATIONS,
+    ZYGOTE_WORKERS,
     Limits,
     fresh_uid,
     seccomp_pipe,
     start_process,
     zygote_command,
 )
+from cnngrade.sandbox.nursery import RemoteZygote, ask, credentials, pidfds
 from cnngrade.sandbox.overload import OVERLOADED, MachineOverloaded
 
 ZYGOTE_TIMEOUT = 120.0   # for a student's zygote to import torch: the machine's time, never the student's
 ZYGOTE_PIDS = 32         # bubblewrap, the zygote's threads, a child between its fork and its move to its own group
-_UCRED = struct.Struct("iII")   # struct ucred: pid, uid, gid
 
 
 class ZygoteChild:
@@ -81,12 +82,15 @@ class Zygote:
     """
 
     def __init__(self, *, isolation: str = ISOLATIONS[0], limits: Limits | None = None, gpu: bool = False,
-                 start_timeout: float = ZYGOTE_TIMEOUT):
+                 start_timeout: float = ZYGOTE_TIMEOUT, nursery: dict[str, str] | None = None):
         self.isolation, self.limits, self.gpu = isolation, limits or Limits(), gpu
+        # The class's nursery (sandbox/nursery.py: its socket and class folder), or None: a sandbox of our own.
+        self.nursery = nursery if isolation == "bwrap" and not gpu else None
+        self._pending = False    # asked the nursery for our sandbox; not yet admitted into our cgroup
         self.start_timeout = start_timeout
         self.uid = fresh_uid()   # None unless we are root
         self.starts = 0          # how many times it was started: the student's imports of torch
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | RemoteZygote | None = None
         self._ctrl: socket.socket | None = None
         self._root: str | None = None
         self._group: cgroups.Group | None = None
@@ -97,15 +101,11 @@ class Zygote:
     @staticmethod
     def supported() -> bool:
         """Whether this system can run zygotes: a child is killed through a pidfd (Linux 5.3, Python 3.9)."""
-        try:
-            os.close(os.pidfd_open(os.getpid()))
-        except (AttributeError, OSError):
-            return False
-        return True
+        return pidfds()
 
     def _prepare(self) -> str:
         if self._root is None:
-            self._root = tempfile.mkdtemp(prefix="cnngrade-student-")
+            self._root = tempfile.mkdtemp(prefix="cnngrade-student-", dir=self.nursery["root"] if self.nursery else None)
             os.chmod(self._root, 0o711)   # others (classmates' sandbox uids) may not list it
             for name, mode in (("submission", 0o750), ("home", 0o700)):
                 os.mkdir(os.path.join(self._root, name), mode)
@@ -123,7 +123,7 @@ class Zygote:
         return f"{inside}/{name}", problem
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self._pending or (self.proc is not None and self.proc.poll() is None)
 
     def _start(self) -> None:
         self._stop()
@@ -132,6 +132,12 @@ class Zygote:
         if self._group is None and base is not None:
             self._group = base.create(cgroups.group_name("z"), cores=self.limits.threads,
                                       memory=self.limits.ram_bytes, pids=ZYGOTE_PIDS)
+        if self.nursery is not None:
+            try:
+                self._ask_nursery(root)
+                return
+            except OSError:   # no nursery any more: this student's sandbox is started as before
+                self.nursery = None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         filter_fd = seccomp_pipe() if self.isolation == "bwrap" else None
         cmd = zygote_command(Path(root, "submission"), theirs.fileno(), os.path.join(root, "home"),
@@ -147,6 +153,44 @@ class Zygote:
         self._ctrl, self.fresh = ours, True
         self.starts += 1
 
+    def _ask_nursery(self, root: str) -> None:
+        """Ask the class's nursery to fork this student's sandbox; admitted into our cgroup by ``_admit``."""
+        assert self.nursery is not None and self.uid is not None
+        limits = dataclasses.replace(self.limits, processes=self.limits.processes * ZYGOTE_WORKERS)
+        self._ctrl = ask(self.nursery, os.path.basename(root), self.uid, limits,
+                                 os.path.join(root, "zygote-output"))
+        self.fresh, self._pending = True, True
+        self.starts += 1
+
+    def _admit(self) -> None:
+        """The student's sandbox, forked by the nursery, says it is ready (as root, before it drops to the
+        student's uid): move it into the student's cgroup, then let it go on. Nothing of the student's has run."""
+        assert self._ctrl is not None
+        self._pending = False
+        found = credentials(self._ctrl, self.start_timeout)
+        if found is None:
+            self._stop()
+            raise MachineOverloaded(f"{OVERLOADED}: the class's nursery did not make the student's sandbox within "
+                                    f"{self.start_timeout:g} s. This is not the student's fault; grade again on a less "
+                                    "busy machine (cnngrade grade --resume regrades it) or with fewer --jobs")
+        pid, uid = found
+        if pid <= 0 or uid != 0:   # the nursery refused or died: start a sandbox of our own instead
+            self._stop()
+            self.nursery = None
+            self._start()
+            return
+        proc = RemoteZygote(pid, os.pidfd_open(pid))
+        self.proc = proc
+        reaping.LIVE.add(pid)
+        try:
+            if self._group is not None:
+                self._group.join(pid)
+            self._ctrl.sendall(b"G")
+        except BaseException:
+            self._stop()
+            raise
+        self._ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+
     def start(self) -> None:
         """Start the zygote now, if it is not running, without waiting for its import of torch (the grading
         plugin does this first, so the import overlaps with the collection of the graders)."""
@@ -156,6 +200,8 @@ class Zygote:
     def spawn(self, module: str, inside: str, output_fd: int, group: cgroups.Group | None) -> ZygoteChild:
         """A fresh worker for ``module`` (staged at ``inside``), its output to ``output_fd``, in ``group``."""
         self.start()
+        if self._pending:
+            self._admit()
         assert self._ctrl is not None
         work = (SANDBOX_TMP if self.isolation == "bwrap" else os.path.join(self._root or "", "home"))
         request = json.dumps({"module": module, "dir": inside, "work": f"{work}/w{next(self._children)}"}).encode()
@@ -203,15 +249,9 @@ class Zygote:
                                         f"{timeout:g} s. This is not the student's fault; grade again on a less "
                                         "busy machine (cnngrade grade --resume regrades it) or with fewer --jobs")
             raise WorkerCrashed(f"the student's sandbox did not start a worker within {timeout:g} s")
-        try:
-            data, ancillary, _flags, _addr = chan.recvmsg(1, socket.CMSG_SPACE(_UCRED.size))
-        except OSError:
-            data, ancillary = b"", []
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
-                pid, uid, _gid = _UCRED.unpack(payload[:_UCRED.size])
-                if data == b"R" and pid > 0 and uid == (self.uid if self.uid is not None else os.getuid()):
-                    return pid
+        found = credentials(chan, 0.0)
+        if found is not None and found[0] > 0 and found[1] == (self.uid if self.uid is not None else os.getuid()):
+            return found[0]
         raise WorkerCrashed("the student's sandbox ended before the worker could start")
 
     def _stop(self) -> None:
@@ -219,7 +259,14 @@ class Zygote:
             self._ctrl.close()
             self._ctrl = None
         proc, self.proc = self.proc, None
-        if proc is not None:
+        self._pending = False
+        if isinstance(proc, RemoteZygote):   # pid 1 of the student's pid namespace: its workers end with it
+            proc.kill()
+            if self._group is not None:
+                self._group.kill()
+            proc.close()
+            reaping.LIVE.discard(proc.pid)
+        elif proc is not None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -28,7 +28,7 @@ CHILD_FD = 3          # the child's channel, both ways
 PR_SET_DUMPABLE = 4
 
 
-def _dumpable(flag: int) -> None:
+def dumpable(flag: int) -> None:
     """Non-dumpable: children (the same uid) cannot ptrace the zygote or read its memory; children undo it."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, flag, 0, 0, 0)
@@ -46,8 +46,14 @@ def preload() -> None:
 
 def main(argv: list[str]) -> None:
     ctrl = socket.socket(fileno=int(argv[0]))
-    _dumpable(0)
+    dumpable(0)
     preload()
+    serve(ctrl)
+
+
+def serve(ctrl: socket.socket) -> None:
+    """Fork a worker for each request on ``ctrl`` until the trusted side closes it (torch already imported)."""
+    dumpable(0)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -86,7 +92,8 @@ def _work(msg: bytes) -> str:
 
 
 def _reap(children: dict[int, tuple[int, str]]) -> None:
-    while children:
+    """Reap every ended child: our workers, and (as a student's pid 1, see nursery.py) whatever they left."""
+    while True:
         try:
             pid, code = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -114,7 +121,7 @@ def _child(msg: bytes, chan: int, out: int) -> None:
         os.dup2(out, 2)
         os.dup2(chan, CHILD_FD)
         os.closerange(CHILD_FD + 1, 1 << 16)   # the control socket, the wake pipe, other children's status pipes
-        _dumpable(1)
+        dumpable(1)
         os.write(CHILD_FD, b"R")   # the kernel attaches our pid: the trusted side moves us into our cgroup
         if os.read(CHILD_FD, 1) != b"G":
             os._exit(0)
