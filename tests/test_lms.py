@@ -368,7 +368,7 @@ def stand_in_grading(monkeypatch) -> None:
 
     monkeypatch.setattr(backends.StudentTask, "__call__", grade)
     monkeypatch.setattr(backends.LocalPool, "check", lambda self, isolation: None)
-    monkeypatch.setattr(pipeline, "check_graders", lambda configs, graders_dir: None)   # a pytest run each
+    monkeypatch.setattr(pipeline, "check_graders", lambda *args: None)   # a pytest run each
 
 
 @pytest.mark.slow

@@ -33,6 +33,16 @@ def world():
             "submission": sorted(os.listdir("/submission")), "tmp": sorted(os.listdir("/tmp"))}
 
 
+def loopback():
+    """A server and a client on 127.0.0.1, as in a sandbox of the student's own."""
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()[:2], timeout=5) as client:
+        peer, _ = server.accept()
+        client.sendall(b"ping")
+        return peer.recv(4).decode()
+
+
 def leave(name):
     with open(f"/tmp/{name}", "w") as fh:
         fh.write("a note for a classmate")
@@ -75,6 +85,7 @@ def test_each_student_forked_by_the_nursery_keeps_every_guarantee(probe_dir, cla
         seen = [alice.look(), bob.look()]
         alice.leave("from-alice")
         worlds = [alice.world(), bob.world()]
+        pings = [alice.loopback(), bob.loopback()]
         writes = {p: alice.write(p) for p in ("/submission/e0/probe_mod.py", "/usr/evil", "/students/evil",
                                               str(PROJECT_ROOT / "evil"))}
         parent = alice.parent()
@@ -96,7 +107,7 @@ def test_each_student_forked_by_the_nursery_keeps_every_guarantee(probe_dir, cla
         assert look["status"]["CapEff"].strip("0\t ") == "" and look["status"]["CapBnd"].strip("0\t ") == ""
         assert look["status"]["NoNewPrivs"].strip() == "1" and look["status"]["Seccomp"].strip() == "2"
         assert "work" not in look["root"] and "etc" not in look["root"] and "home" not in look["root"]
-    assert seen[0]["uid"] != seen[1]["uid"]
+    assert seen[0]["uid"] != seen[1]["uid"] and pings == ["ping", "ping"]
     for world in worlds:   # only its pid 1 (the student's zygote) and itself; loopback only; no class folder
         assert world["pids"] == sorted({1, world["me"]}) and world["parent"] == 1
         assert world["nets"] == ["lo"] and world["students"] == [] and world["submission"] == ["e0"]

@@ -291,6 +291,30 @@ def test_yaml_and_tests_that_disagree_are_refused(tmp_path, tests, message):
     assert "grader.yaml" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
+def test_the_graders_checked_in_a_grading_process_give_the_same_answers(tmp_path):
+    """`cnngrade grade` collects the graders in a child of the fork server (torch already imported there): the
+    same refusals, word for word, as collecting them here, a grader that does not import included."""
+    from cnngrade.grading.backends import grading_context
+
+    def refusal(graders: Path, context: Any) -> str:
+        try:
+            check_graders([load_exercise(EXERCISE, graders)], graders, context)
+        except GraderConfigError as exc:
+            return str(exc)
+        return ""
+
+    for i, tests in enumerate(({k: v for k, v in TESTS.items() if k != "test_wrong"}, TESTS)):
+        graders = write_grader(tmp_path / str(i), tests)
+        here, there = refusal(graders, None), refusal(graders, grading_context())
+        assert here == there and (here != "") == (i == 0), (here, there)
+    # (a grader module that fails to import is checked in the child only: this process has imported one of that
+    # name already, which a driver that checks its graders once never has)
+    graders = write_grader(tmp_path / "broken", TESTS, "import no_such_module_here\n" + GRADER)
+    assert refusal(graders, grading_context()) == (f"a grader does not import: {EXERCISE}/test_{EXERCISE}.py: "
+                                                   "E   ModuleNotFoundError: No module named 'no_such_module_here'")
+
+
 def test_a_description_defaults_to_the_docstring(tmp_path):
     cfg = load_exercise(EXERCISE, write_grader(tmp_path))
     described = {t.name: t.description for t in cfg.tests}

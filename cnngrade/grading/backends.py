@@ -3,11 +3,13 @@ run it for a class (``LocalPool`` on this machine, ``cnngrade.grading.ray_backen
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import json
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import tempfile
 import time
@@ -211,13 +213,24 @@ class LocalPool:
         cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
 
     def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
-        # One nursery for the class: torch imported once here, not once per student (sandbox/nursery.py). Only
-        # where students have two exercises or more, as for a student's own zygote (plugin._zygote).
-        wanted = len(task.configs) >= 2 and any(len(s.modules) >= 2 for s in students)
-        with nursery.for_class(task.isolation, task.limits, gpu=profiles.uses_gpu(task.profile),
-                               wanted=wanted) as endpoint:
-            task = dataclasses.replace(task, nursery=endpoint)
-            with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                futures = [pool.submit(task, s) for s in students]
-                for fut in concurrent.futures.as_completed(futures):
-                    yield fut.result()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = [pool.submit(task, s) for s in students]
+            for fut in concurrent.futures.as_completed(futures):
+                yield fut.result()
+
+
+@contextlib.contextmanager
+def prepared(backend: Backend, task: StudentTask, students: list[StudentSubmission]) -> Iterator[StudentTask]:
+    """What grading a class here needs started before its first student, started now so that it warms up while the
+    driver checks the graders: the fork server of the grading processes, and the class's nursery (torch imported
+    once for every student, sandbox/nursery.py) where students hand in two exercises or more, as for a student's
+    own zygote (plugin._zygote). Yields the task that uses them; a Ray backend's nodes start their own."""
+    if not isinstance(backend, LocalPool):
+        yield task
+        return
+    grading_context()
+    multiprocessing.forkserver.ensure_running()   # its preload starts now, in the background
+    wanted = len(task.configs) >= 2 and any(len(s.modules) >= 2 for s in students)
+    with nursery.for_class(task.isolation, task.limits, gpu=profiles.uses_gpu(task.profile),
+                           wanted=wanted) as endpoint:
+        yield dataclasses.replace(task, nursery=endpoint)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnngrade.config import GRADERS_DIR, load_exercise
-from cnngrade.grading.backends import Backend, LocalPool, StudentTask, grading_context
+from cnngrade.grading.backends import Backend, LocalPool, StudentTask, grading_context, prepared
 from cnngrade.grading.process import check_graders
 from cnngrade.intake.collect import StudentSubmission, collect_class
 from cnngrade.records import StudentReport
@@ -78,17 +78,18 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
         students = collect_class(submissions, exercises, layout=layout, staging=Path(staging.name))
         backend.check(isolation)
         configs = {e: load_exercise(e, graders_dir) for e in exercises}
-        check_graders(list(configs.values()), graders_dir)
         task = StudentTask(configs, graders_dir, isolation, limits or limits_for(jobs),
                            profile or default_profile(isolation))
-        service = _start_cohort(task.profile, cohort, backend, on_task)
-        try:
-            task = dataclasses.replace(task, cohort=service.endpoint) if service else task
-            return _grade_students(students, task, out_dir, backend, on_report=on_report, on_start=on_start,
-                                   resume=resume, on_resumed=on_resumed)
-        finally:
-            if service is not None:
-                service.stop()
+        with prepared(backend, task, students) as task:   # warming up while the graders are checked
+            check_graders(list(configs.values()), graders_dir, grading_context())
+            service = _start_cohort(task.profile, cohort, backend, on_task)
+            try:
+                task = dataclasses.replace(task, cohort=service.endpoint) if service else task
+                return _grade_students(students, task, out_dir, backend, on_report=on_report, on_start=on_start,
+                                       resume=resume, on_resumed=on_resumed)
+            finally:
+                if service is not None:
+                    service.stop()
     finally:
         staging.cleanup()
 

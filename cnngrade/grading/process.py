@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -133,18 +134,48 @@ class _Collector:
             self.errors.append(f"{report.nodeid}: {str(report.longrepr).strip().splitlines()[-1]}")
 
 
-def check_graders(configs: list[ExerciseConfig], graders_dir: Path) -> None:
-    """Every test a grader defines has points in its YAML and every YAML test exists; else GraderConfigError."""
-    collector = _Collector()
+def check_graders(configs: list[ExerciseConfig], graders_dir: Path, context: Any = None) -> None:
+    """Every test a grader defines has points in its YAML and every YAML test exists; else GraderConfigError.
+
+    ``context``: a multiprocessing context (backends.grading_context) to collect the graders in a child of, whose
+    fork server has imported torch and pytest already; None: collect them in this process.
+    """
     files = [str(f) for cfg in configs for f in cfg.test_files]
     for cfg in configs:
         if not cfg.test_files:
             raise GraderConfigError(f"{cfg.directory}: no test_*.py grader file")
-    _pytest_main([*files, *PYTEST_ARGS, "--collect-only", "--rootdir", str(graders_dir), "-c", os.devnull], collector)
-    if collector.errors:
-        raise GraderConfigError(f"a grader does not import: {collector.errors[0]}")
+    if context is None:
+        names, errors = collect_tests(files, str(graders_dir))
+    else:
+        names, errors = _collect_in_child(context, files, str(graders_dir))
+    if errors:
+        raise GraderConfigError(f"a grader does not import: {errors[0]}")
     for cfg in configs:
-        match_tests(cfg, collector.names.get(cfg.exercise, []))
+        match_tests(cfg, names.get(cfg.exercise, []))
+
+
+def collect_tests(files: list[str], graders_dir: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The test ids of each exercise's grader files, and why any of them could not be collected."""
+    collector = _Collector()
+    _pytest_main([*files, *PYTEST_ARGS, "--collect-only", "--rootdir", graders_dir, "-c", os.devnull], collector)
+    return collector.names, collector.errors
+
+
+def _collect_child(files: list[str], graders_dir: str, out: str) -> None:
+    Path(out).write_text(json.dumps(collect_tests(files, graders_dir)))
+
+
+def _collect_in_child(context: Any, files: list[str], graders_dir: str) -> tuple[dict[str, list[str]], list[str]]:
+    with tempfile.TemporaryDirectory(prefix="cnngrade-collect-") as tmp:
+        out = os.path.join(tmp, "tests.json")
+        proc = context.Process(target=_collect_child, args=(files, graders_dir, out))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0 or not os.path.exists(out):
+            raise GraderConfigError(f"the graders could not be collected (the collecting process ended with exit "
+                                    f"{proc.exitcode})")
+        names, errors = json.loads(Path(out).read_text())
+    return names, errors
 
 
 def match_tests(cfg: ExerciseConfig, found: list[str]) -> None:

@@ -33,7 +33,8 @@ from cnngrade.sandbox.bwrap import RUNTIME_ROOT, bwrap_prefix
 from cnngrade.sandbox.launch import PYTHON_FLAGS, Limits, WorkerCommand, seccomp_pipe, start_process, worker_env
 from cnngrade.worker.nursery import LIMITS, NURSERY_BOOTSTRAP, STUDENTS
 
-CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")   # namespaces and mounts; the uid drop
+# Namespaces and mounts; the loopback device up; the drop to the student's uid and of every capability.
+CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 BACKLOG = 256
 _UCRED = struct.Struct("iII")   # struct ucred: pid, uid, gid
 

@@ -1,12 +1,12 @@
 """A class's nursery: imports torch once for every student, then forks each student's zygote into a sandbox of its own.
 
 It runs inside one bubblewrap sandbox per grading machine (read-only system, no network, the seccomp filter), as root
-with four capabilities (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP) and never imports student code. A
+with five capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP) and never imports student code. A
 request (a connection on its listening socket: one line of JSON and two fds, the student zygote's control socket and
 its output file) forks a child that makes the student's sandbox before anything else runs in it:
 
-- new mount, pid, network, IPC and UTS namespaces (so no process, socket or shared memory of a classmate is
-  reachable, and the nursery is not visible);
+- new mount, pid, network (its loopback up), IPC and UTS namespaces (so no process, socket or shared memory of a
+  classmate is reachable, and the nursery is not visible);
 - only that student's folder at /submission (read-only), the class folder unmounted, a fresh private /tmp and
   /dev/shm, a /proc of its own pid namespace;
 - the trusted side moves it into the student's cgroup (it says ready; the kernel attaches its pid), then it drops to
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import resource
 import select
 import signal
 import socket
+import struct
 import sys
 
 from . import zygote
@@ -35,6 +37,7 @@ CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 STUDENTS = "/students"       # the class folder: each student's staged files, in a folder of their own
 SUBMISSION = "/submission"   # where a student's sandbox sees its own folder's submission/
@@ -108,6 +111,7 @@ def _student(msg: bytes, ctrl: int, out: int, listener: int) -> None:
         if os.fork() != 0:
             os._exit(0)   # the student's zygote is the child: pid 1 of the new pid namespace
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _loopback_up()
         chan = socket.socket(fileno=ctrl)
         chan.sendall(b"R")   # the kernel attaches our pid: the trusted side moves us into the student's cgroup
         if chan.recv(1) != b"G":
@@ -126,6 +130,14 @@ def _student(msg: bytes, ctrl: int, out: int, listener: int) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _loopback_up() -> None:
+    """The new network namespace's loopback device up, as bubblewrap leaves it: 127.0.0.1 and nothing else."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack("16sh22x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
 
 
 def _limit(limits: dict[str, int]) -> None:
