@@ -10,6 +10,10 @@ kernel runs the notebook, then cnngrade grades it outside the kernel), per exerc
 
     python bench/class_bench.py --students 6 --jobs 2 --otter-runs 2
 
+``--slope A,B`` also grades classes of A and B students (B > A) and prints the cost of one more student (the
+difference of their wall times over B - A: what a large class costs per student, without the fixed start of a
+batch, the fork server's and the nursery's imports among them) and that fixed start.
+
 ``--per-student-sandbox`` also grades the same class with the class's nursery turned off (each student's
 sandbox imports torch, torchvision and matplotlib itself, as before the nursery), in the same run, first.
 
@@ -67,16 +71,16 @@ WITHOUT_NURSERY = ("import sys; from cnngrade.sandbox import nursery; nursery.us
                    "from cnngrade.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-def grade_class(tmp: Path, students: int, jobs: int, *, nursery: bool = True) -> float:
-    klass = tmp / "class"
+def grade_class(tmp: Path, students: int, jobs: int, *, nursery: bool = True, name: str = "class") -> float:
+    klass = tmp / name
     for i in range(students):
         folder = klass / f"s{i:03d}"
         if folder.exists():
             continue
         folder.mkdir(parents=True)
-        for name in CPU_EXERCISES:
-            shutil.copy(ROOT / "solutions" / f"{name}.py", folder / f"{name}.py")
-    out = tmp / ("reports" if nursery else "reports-per-student")
+        for exercise in CPU_EXERCISES:
+            shutil.copy(ROOT / "solutions" / f"{exercise}.py", folder / f"{exercise}.py")
+    out = tmp / (("reports" if nursery else "reports-per-student") + name.removeprefix("class"))
     command = [sys.executable, *(["-m", "cnngrade"] if nursery else ["-c", WITHOUT_NURSERY])]
     seconds = timed([*command, "grade", str(klass), "--out", str(out), "--jobs", str(jobs),
                      "--profile", "cpu", "--exercises", ",".join(e.split("_")[0] for e in CPU_EXERCISES)])
@@ -111,6 +115,8 @@ def main() -> None:
     parser.add_argument("--imports", type=int, default=5, help="bare torch imports timed (median)")
     parser.add_argument("--breakdown", type=int, default=0, metavar="N",
                         help="print the first student's N slowest tests and the rest of its grading time")
+    parser.add_argument("--slope", default="", metavar="A,B",
+                        help="also grade classes of A and B students: the cost of one more student, and the fixed start")
     parser.add_argument("--per-student-sandbox", action="store_true",
                         help="also grade the class without the nursery (a sandbox importing torch per student)")
     args = parser.parse_args()
@@ -122,6 +128,10 @@ def main() -> None:
         wall = grade_class(Path(tmp), args.students, args.jobs)
         if args.breakdown:
             breakdown(Path(tmp) / "reports" / "s000" / "report.json", args.breakdown)
+        sizes = [int(n) for n in args.slope.split(",")] if args.slope else []
+        if sizes and (len(sizes) != 2 or not 0 < sizes[0] < sizes[1]):
+            parser.error("--slope: expected A,B with 0 < A < B")
+        slope = [grade_class(Path(tmp), n, args.jobs, name=f"class{n}") for n in sizes]
         otter = otter_route(Path(tmp), args.otter_runs) if args.otter_runs else None
         after = bare_import(args.imports)
     unit = statistics.mean([before, after])
@@ -130,6 +140,11 @@ def main() -> None:
     print(f"cnngrade grade, six CPU exercises: {wall:.1f} s for {args.students} students with --jobs {args.jobs}: "
           f"{per_student:.2f} s per student = {per_student / unit:.2f} imports "
           f"({per_student / len(CPU_EXERCISES) / unit:.3f} per exercise)")
+    if slope:
+        more = (slope[1] - slope[0]) / (sizes[1] - sizes[0])
+        print(f"  {sizes[0]} students: {slope[0]:.1f} s, {sizes[1]} students: {slope[1]:.1f} s: one more student costs "
+              f"{more:.2f} s = {more / unit:.2f} imports ({more / len(CPU_EXERCISES) / unit:.3f} per exercise); "
+              f"the batch's fixed start {slope[0] - sizes[0] * more:.1f} s")
     if alone is not None:
         print(f"  the same class without the nursery (a sandbox per student): {alone:.1f} s: "
               f"{alone / args.students / unit:.2f} imports per student; the nursery's grading took "
