@@ -224,14 +224,14 @@ class LocalPool:
 def prepared(backend: Backend, task: StudentTask, students: list[StudentSubmission]) -> Iterator[StudentTask]:
     """What grading a class here needs started before its first student, started now so that it warms up while the
     driver checks the graders: the fork server of the grading processes, and the class's nursery (torch imported
-    once for every student, sandbox/nursery.py) where students hand in two exercises or more, as for a student's
-    own zygote (plugin._zygote). Yields the task that uses them; a Ray backend's nodes start their own."""
+    once for every student, sandbox/nursery.py) where the students' modules import torch. Yields the task that
+    uses them; a Ray backend's nodes start their own sandboxes."""
     if not isinstance(backend, LocalPool):
         yield task
         return
     grading_context()
     multiprocessing.forkserver.ensure_running()   # its preload starts now, in the background
-    wanted = len(task.configs) >= 2 and any(len(s.modules) >= 2 for s in students)
+    wanted = nursery.pays_off(path for s in students for e, path in s.modules.items() if e in task.configs)
     with nursery.for_class(task.isolation, task.limits, gpu=profiles.uses_gpu(task.profile),
                            wanted=wanted) as endpoint:
         yield dataclasses.replace(task, nursery=endpoint)

@@ -80,13 +80,15 @@ class GradingPlugin:
     def _zygote(self) -> Zygote | None:
         """One sandbox per student that imports torch once and forks each exercise's worker (zygote.Zygote).
 
-        Only for a student with two exercises or more here: the zygote preloads torch, torchvision and
-        matplotlib for every exercise, which one exercise alone pays for without sharing (ex1 imports none
-        of them), so one exercise gets a plain worker, a sandbox of its own. Only with cgroups: they are what
+        Only for a student with two exercises or more here, or one forked by the class's nursery (whose preload
+        the whole class shares): the zygote preloads torch, torchvision and matplotlib for every exercise, which
+        one exercise alone pays for without sharing (ex1 imports none of them), so one exercise gets a plain
+        worker, a sandbox of its own. Only with cgroups: they are what
         kills everything a timed-out exercise started without touching the student's other exercises.
         Without them (or without pidfds) each exercise gets a sandbox of its own.
         """
-        if self.zygote is None and len(self.configs) >= 2 and cgroup_setup.active()[0] is not None and Zygote.supported():
+        wanted = len(self.configs) >= 2 or self.nursery is not None   # a fork of the class's nursery costs nothing
+        if self.zygote is None and wanted and cgroup_setup.active()[0] is not None and Zygote.supported():
             self.zygote = Zygote(isolation=self.isolation, limits=self.limits, gpu=profiles.uses_gpu(self.profile_info),
                                  nursery=self.nursery)
         return self.zygote

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -26,7 +27,8 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from cnngrade.sandbox import cgroup_setup, reaping, seccomp
 from cnngrade.sandbox.bwrap import RUNTIME_ROOT, bwrap_prefix
@@ -101,7 +103,10 @@ class Nursery:
     def output(self) -> str:
         """What the nursery printed (torch's warnings; why a student's sandbox could not be made)."""
         path = os.path.join(self._dir, "output")
-        return open(path, errors="replace").read() if self._dir and os.path.exists(path) else ""
+        if not (self._dir and os.path.exists(path)):
+            return ""
+        with open(path, errors="replace") as fh:
+            return fh.read()
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -164,9 +169,11 @@ class RemoteZygote:
         return None if self._pidfd >= 0 and not select.select([self._pidfd], [], [], 0)[0] else 0
 
     def kill(self) -> None:
+        if self._pidfd < 0:
+            return
         with contextlib.suppress(ProcessLookupError, OSError):
             signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-        select.select([self._pidfd], [], [], 5.0)
+        select.select([self._pidfd], [], [], 5.0)   # readable once it has ended
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -174,10 +181,27 @@ class RemoteZygote:
         self._pidfd = -1
 
 
+_HEAVY_IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+(?:torch|torchvision|matplotlib)\b", re.MULTILINE)
+
+
+def pays_off(modules: Iterable[Path]) -> bool:
+    """Whether some module of the batch imports what the nursery imports once for all (torch, torchvision,
+    matplotlib): then each student's sandbox is a fork instead of a start that imports them again. A batch
+    of modules that import none of them (exercise 1) is graded in plain sandboxes, which start in milliseconds."""
+    for path in modules:
+        try:
+            with open(path, "rb") as fh:
+                if _HEAVY_IMPORT.search(fh.read(1 << 20)):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 @contextlib.contextmanager
 def for_class(isolation: str, limits: Limits, *, gpu: bool, wanted: bool) -> Iterator[dict[str, str] | None]:
     """A running nursery's endpoint for the length of a class's grading, or None where one is not usable (or
-    not ``wanted``: one exercise per student, see plugin._zygote); grading then starts a sandbox per student."""
+    not ``wanted``, see ``pays_off``); grading then starts a sandbox per student."""
     if not (wanted and usable(isolation, gpu)):
         yield None
         return
