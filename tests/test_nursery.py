@@ -156,6 +156,11 @@ def test_the_nursery_makes_no_sandbox_for_a_malformed_request(class_nursery, req
     theirs.close()
     assert credentials(ours, 120.0) == (0, -1)   # closed without a word
     ours.close()
+    if request_ == "not json":   # a client that connects and sends nothing is dropped after a while
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        silent.connect(class_nursery.endpoint["socket"])
+        assert silent.recv(1) == b""
+        silent.close()
     # ...and a well-formed request after it is served
     os.makedirs(Path(class_nursery.root, "ok", "submission"))
     good = Zygote(nursery=class_nursery.endpoint)

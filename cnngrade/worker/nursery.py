@@ -42,6 +42,7 @@ PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL =
 STUDENTS = "/students"       # the class folder: each student's staged files, in a folder of their own
 SUBMISSION = "/submission"   # where a student's sandbox sees its own folder's submission/
 MAX_REQUEST = 4096
+REQUEST_TIMEOUT = 10.0   # seconds for a connected client to send its request
 LIMITS = ("cpu_seconds", "file_bytes", "open_files", "memory_bytes", "processes", "tmp_bytes")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> None:
         if not select.select([listener], [], [], 1.0)[0]:
             continue
         conn, _ = listener.accept()
+        conn.settimeout(REQUEST_TIMEOUT)   # a client that connects and says nothing does not stop the class
         try:
             msg, fds, _flags, _addr = socket.recv_fds(conn, MAX_REQUEST, 2)
         except OSError:
