@@ -150,8 +150,8 @@ def _gpu_devices() -> list[str]:
 
 _CONTEXT: multiprocessing.context.ForkServerContext | None = None
 # Imported once by the fork server, so each student's grading process starts warm (about 3 s saved each).
-PRELOAD = ["cnngrade.grading.process", "cnngrade.grading.plugin", "cnngrade.graderkit.equivalence", "torch", "hypothesis",
-           "pytest", "numpy", "cnngrade.grading.warm"]
+PRELOAD = ["cnngrade.grading.process", "cnngrade.grading.plugin", "cnngrade.graderkit.equivalence", "torch",
+           "hypothesis", "pytest", "numpy", "cnngrade.grading.warm"]
 
 
 def grading_context() -> multiprocessing.context.ForkServerContext:

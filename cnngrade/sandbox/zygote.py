@@ -89,7 +89,7 @@ class Zygote:
         self._pending = False    # asked the nursery for our sandbox; not yet admitted into our cgroup
         self.start_timeout = start_timeout
         self.uid = fresh_uid()   # None unless we are root
-        self.starts = 0          # how many times it was started: the student's imports of torch
+        self.starts = 0          # how many times it was started (each an import of torch, unless the nursery forked it)
         self.proc: subprocess.Popen | RemoteZygote | None = None
         self._ctrl: socket.socket | None = None
         self._root: str | None = None
@@ -105,7 +105,8 @@ class Zygote:
 
     def _prepare(self) -> str:
         if self._root is None:
-            self._root = tempfile.mkdtemp(prefix="cnngrade-student-", dir=self.nursery["root"] if self.nursery else None)
+            parent = self.nursery["root"] if self.nursery else None   # the nursery's class folder shows it inside
+            self._root = tempfile.mkdtemp(prefix="cnngrade-student-", dir=parent)
             os.chmod(self._root, 0o711)   # others (classmates' sandbox uids) may not list it
             for name, mode in (("submission", 0o750), ("home", 0o700)):
                 os.mkdir(os.path.join(self._root, name), mode)
@@ -157,8 +158,7 @@ class Zygote:
         """Ask the class's nursery to fork this student's sandbox; admitted into our cgroup by ``_admit``."""
         assert self.nursery is not None and self.uid is not None
         limits = dataclasses.replace(self.limits, processes=self.limits.processes * ZYGOTE_WORKERS)
-        self._ctrl = ask(self.nursery, os.path.basename(root), self.uid, limits,
-                                 os.path.join(root, "zygote-output"))
+        self._ctrl = ask(self.nursery, os.path.basename(root), self.uid, limits, os.path.join(root, "zygote-output"))
         self.fresh, self._pending = True, True
         self.starts += 1
 

@@ -1,9 +1,9 @@
 """A class's nursery: imports torch once for every student, then forks each student's zygote into a sandbox of its own.
 
-It runs inside one bubblewrap sandbox per grading machine (read-only system, no network, the seccomp filter), as root
-with five capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP) and never imports student code. A
-request (a connection on its listening socket: one line of JSON and two fds, the student zygote's control socket and
-its output file) forks a child that makes the student's sandbox before anything else runs in it:
+It runs inside one bubblewrap sandbox per grading machine (read-only system, no network, the seccomp filter), as
+root with five capabilities (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP) and never imports
+student code. A request (a connection on its listening socket: one line of JSON and two fds, the student zygote's
+control socket and its output file) forks a child that makes the student's sandbox before anything else runs in it:
 
 - new mount, pid, network (its loopback up), IPC and UTS namespaces (so no process, socket or shared memory of a
   classmate is reachable, and the nursery is not visible);
