@@ -21,13 +21,9 @@ from cnngrade.sandbox.bwrap import (
     bwrap_prefix,
     drop_privileges,
 )
+from cnngrade.worker.nursery import set_rlimits
 from cnngrade.worker.server import BOOTSTRAP
 from cnngrade.worker.zygote import ZYGOTE_BOOTSTRAP
-
-try:
-    import resource
-except ImportError:   # Windows: `cnngrade check` refuses to start a worker there (see check.py)
-    resource = None  # type: ignore[assignment]
 
 ISOLATIONS = ("bwrap", "rlimits")   # the first is the default: weaker isolation must be asked for
 IMPORT_TIMEOUT = 30.0   # for a worker to import the student's module, torch included: the machine's time, not a call's
@@ -103,16 +99,10 @@ class WorkerCommand:
             with open(path, "w") as fh:
                 fh.write(str(os.getpid()))
         lim = self.limits
-        pairs = [(resource.RLIMIT_CPU, lim.cpu_seconds), (resource.RLIMIT_FSIZE, lim.file_bytes),
-                 (resource.RLIMIT_NOFILE, lim.open_files), (resource.RLIMIT_CORE, 0)]
-        if not self.gpu:  # CUDA reserves a huge virtual address space: RLIMIT_AS would break it
-            pairs.append((resource.RLIMIT_AS, lim.memory_bytes))
-        for which, value in pairs:
-            # The CPU hard limit sits one second above the soft one, so SIGKILL follows an ignored SIGXCPU.
-            resource.setrlimit(which, (value, value + 1 if which == resource.RLIMIT_CPU else value))
-        # RLIMIT_NPROC does not bind root, but it is inherited across the uid drop, where it does.
-        if self.uid is not None or os.getuid() != 0:
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
+        # CUDA reserves a huge virtual address space: RLIMIT_AS would break it. RLIMIT_NPROC does not bind root,
+        # but it is inherited across the uid drop, where it does.
+        set_rlimits(lim.cpu_seconds, lim.file_bytes, lim.open_files, None if self.gpu else lim.memory_bytes,
+                    lim.processes if self.uid is not None or os.getuid() != 0 else None)
         if self.isolation == "rlimits" and seccomp.supported():  # bubblewrap installs it itself, later
             seccomp.install()
 

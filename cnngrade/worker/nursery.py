@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
+import functools
 import json
 import os
-import resource
 import select
 import signal
 import socket
@@ -45,7 +44,10 @@ MAX_REQUEST = 4096
 REQUEST_TIMEOUT = 10.0   # seconds for a connected client to send its request
 LIMITS = ("cpu_seconds", "file_bytes", "open_files", "memory_bytes", "processes", "tmp_bytes")
 
-_libc = ctypes.CDLL(None, use_errno=True)
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded at first use (in a student's fork): importing this module must work everywhere."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(result: int, what: str) -> None:
@@ -56,7 +58,7 @@ def _check(result: int, what: str) -> None:
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
 def main(argv: list[str]) -> None:
@@ -103,11 +105,11 @@ def _student(msg: bytes, ctrl: int, out: int, listener: int) -> None:
         limits = {k: int(request["limits"][k]) for k in LIMITS}
         if "/" in folder or folder in ("", ".", "..") or uid <= 0:
             raise ValueError("malformed request")
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        _check(_libc().unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount(f"{STUDENTS}/{folder}/submission", SUBMISSION, None, MS_BIND | MS_REC)
         _mount(None, SUBMISSION, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        _check(_libc.umount2(STUDENTS.encode(), MNT_DETACH), "umount the class folder")
+        _check(_libc().umount2(STUDENTS.encode(), MNT_DETACH), "umount the class folder")
         for where in ("/tmp", "/dev/shm"):
             _mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={limits['tmp_bytes']}")
         if os.fork() != 0:
@@ -119,8 +121,9 @@ def _student(msg: bytes, ctrl: int, out: int, listener: int) -> None:
         if chan.recv(1) != b"G":
             os._exit(0)
         with contextlib.suppress(OSError):   # its cgroup as its root, where the kernel supports it
-            _check(_libc.unshare(CLONE_NEWCGROUP), "unshare cgroup")
-        _limit(limits)
+            _check(_libc().unshare(CLONE_NEWCGROUP), "unshare cgroup")
+        set_rlimits(limits["cpu_seconds"], limits["file_bytes"], limits["open_files"], limits["memory_bytes"],
+                    limits["processes"])
         _become(uid)
         zygote.serve(chan)
     except BaseException as exc:  # noqa: BLE001 - whatever happens, this process must not go back to the loop
@@ -128,28 +131,32 @@ def _student(msg: bytes, ctrl: int, out: int, listener: int) -> None:
             print(f"cnngrade nursery: the student's sandbox could not be made: {exc!r}", file=sys.stderr)
         code = 1
     finally:
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        zygote.exit_now(code)
 
 
 def _loopback_up() -> None:
     """The new network namespace's loopback device up, as bubblewrap leaves it: 127.0.0.1 and nothing else."""
+    import fcntl  # here, not at the top, like resource in set_rlimits
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack("16sh22x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
 
 
-def _limit(limits: dict[str, int]) -> None:
-    """The worker's rlimits (launch.WorkerCommand.preexec's), inherited by every process of the student."""
-    cpu = limits["cpu_seconds"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))   # SIGKILL follows an ignored SIGXCPU
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    for which, key in ((resource.RLIMIT_FSIZE, "file_bytes"), (resource.RLIMIT_NOFILE, "open_files"),
-                       (resource.RLIMIT_AS, "memory_bytes"), (resource.RLIMIT_NPROC, "processes")):
-        resource.setrlimit(which, (limits[key], limits[key]))
+def set_rlimits(cpu_seconds: int, file_bytes: int, open_files: int, memory_bytes: int | None,
+                processes: int | None) -> None:
+    """A worker's rlimits, inherited by everything it starts (None: leave that limit as it is). The CPU hard limit
+    sits one second above the soft one, so SIGKILL follows an ignored SIGXCPU. Used before a sandbox's exec
+    (sandbox/launch.py) and by each student sandbox the nursery forks."""
+    import resource  # here, not at the top: Windows has none, and `cnngrade check` imports the sandbox there
+
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    for which, value in ((resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_NOFILE, open_files),
+                         (resource.RLIMIT_CORE, 0), (resource.RLIMIT_AS, memory_bytes),
+                         (resource.RLIMIT_NPROC, processes)):
+        if value is not None:
+            resource.setrlimit(which, (value, value))
 
 
 def _become(uid: int) -> None:
@@ -157,7 +164,7 @@ def _become(uid: int) -> None:
     with open("/proc/sys/kernel/cap_last_cap") as fh:
         last = int(fh.read())
     for cap in range(last + 1):
-        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop the capability bounding set")
+        _check(_libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop the capability bounding set")
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)   # from root to another uid: the permitted, effective and ambient sets are cleared
@@ -166,9 +173,9 @@ def _become(uid: int) -> None:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     data = (ctypes.c_uint32 * 6)()    # effective, permitted, inheritable: all empty (two 32-bit words each)
-    _check(_libc.capset(ctypes.byref(Header(0x20080522, 0)), data), "capset")
-    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear the ambient set")
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no new privileges")
+    _check(_libc().capset(ctypes.byref(Header(0x20080522, 0)), data), "capset")
+    _check(_libc().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear the ambient set")
+    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no new privileges")
     if os.getuid() != uid or os.geteuid() != uid or os.getgid() != uid:
         raise OSError("the uid did not change")
 

@@ -133,10 +133,15 @@ def _child(msg: bytes, chan: int, out: int) -> None:
     except BaseException:  # noqa: BLE001 - whatever happens, this process must not go back to the zygote's loop
         code = 1
     finally:
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """End a forked child for good, what it printed flushed: it must never return into its parent's loop."""
+    with contextlib.suppress(BaseException):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _settle(work: str) -> None:
