@@ -43,12 +43,17 @@ def write(path):
 '''
 
 
-@pytest.fixture
-def probe_dir(tmp_path):
+def write_probe(tmp_path: Path, extra: str = "") -> Path:
+    """A student folder holding probe_mod.py: PROBE, then ``extra`` (more probes)."""
     folder = tmp_path / "student"
     folder.mkdir()
-    (folder / "probe_mod.py").write_text(PROBE % {"project": str(PROJECT_ROOT)})
+    (folder / "probe_mod.py").write_text(PROBE % {"project": str(PROJECT_ROOT)} + extra)
     return folder
+
+
+@pytest.fixture
+def probe_dir(tmp_path):
+    return write_probe(tmp_path)
 
 
 def test_bwrap_worker_sees_only_its_own_world(probe_dir):

@@ -18,7 +18,7 @@ from cnngrade.sandbox.client import Worker
 from cnngrade.sandbox.nursery import credentials
 from cnngrade.sandbox.submission import Submission
 from cnngrade.sandbox.zygote import Zygote
-from tests.test_isolation import PROBE, ZYGOTE_PROBE
+from tests.test_isolation import ZYGOTE_PROBE, write_probe
 
 HUNTER = Path(__file__).parent / "adversarial" / "nursery" / "ex1_output_size.py"
 
@@ -64,10 +64,7 @@ def kill_init():
 
 @pytest.fixture
 def probe_dir(tmp_path):
-    folder = tmp_path / "student"
-    folder.mkdir()
-    (folder / "probe_mod.py").write_text(PROBE % {"project": str(PROJECT_ROOT)} + ZYGOTE_PROBE + NEIGHBOURS)
-    return folder
+    return write_probe(tmp_path, ZYGOTE_PROBE + NEIGHBOURS)
 
 
 @pytest.fixture
