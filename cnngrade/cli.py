@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 import cnngrade
@@ -15,7 +19,9 @@ COMMANDS = ["check", "grade", "demo", "validate", "notebooks", "export", "manual
 
 EPILOG = """exit status: 0 the batch finished (whatever the students scored), 1 validation found a wrong
 verdict, 2 bad arguments, 3 unreadable input or unwritable output, 4 inconsistent grader settings,
-5 the requested isolation cannot start, 70 a bug in cnngrade. `cnngrade check` exits 1 when a public test fails."""
+5 the requested isolation cannot start, 70 a bug in cnngrade, 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM): reports written so far are kept, `cnngrade grade --resume` continues. `cnngrade check` exits 1 when a
+public test fails."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,12 +43,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that it stops a batch the way Ctrl-C does: the grading processes
+    are killed, queued students are not started, the sandboxes and temporary folders are removed."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM raises Terminated while this lasts (main thread only; the previous handler is put back)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return ExitCode.USAGE_ERROR
+    with sigterm_stops():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except CnngradeError as exc:
@@ -52,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"cnngrade: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return int(ExitCode.INPUT_ERROR)
+    except Terminated:
+        print("cnngrade: terminated", file=sys.stderr)
+        return int(ExitCode.TERMINATED)
     except KeyboardInterrupt:
         print("cnngrade: interrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":

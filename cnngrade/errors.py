@@ -33,6 +33,8 @@ class ExitCode(enum.IntEnum):
     GRADER_CONFIG_ERROR = 4    # grader YAML and tests disagree
     ISOLATION_UNAVAILABLE = 5  # the sandbox asked for cannot start
     INTERNAL_ERROR = 70        # a bug in cnngrade
+    INTERRUPTED = 130          # Ctrl-C (SIGINT)
+    TERMINATED = 143           # SIGTERM (a scheduler's time limit, `kill`)
 
 
 class CnngradeError(Exception):

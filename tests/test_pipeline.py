@@ -5,7 +5,13 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +19,7 @@ from cnngrade.cli import main
 from cnngrade.config import PROJECT_ROOT, load_exercise
 from cnngrade.errors import ExitCode
 from cnngrade.records import STATUSES
+from cnngrade.sandbox import cgroup_setup, cgroups
 
 EX1 = "ex1_output_size"
 SOLUTION = PROJECT_ROOT / "solutions" / f"{EX1}.py"
@@ -150,3 +157,70 @@ def test_score_table_shows_pending_review_apart():
     head, _, row = score_table([report], [EX1]).splitlines()
     assert "pending review" in head
     assert row.split()[1:4] == ["1/3", "1/3", "2"]
+
+
+SLEEPER = "import time\n\ndef conv_output_size(size, kernel_size, padding=0, stride=1):\n    time.sleep(60)\n"
+
+
+def batch_processes() -> set[int]:
+    """Processes a batch runs: the driver, the fork server and its grading processes, sandboxes, zygotes, nurseries."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and (b"cnngrade" in cmdline or b"forkserver" in cmdline):
+            found.add(int(pid))
+    return found
+
+
+def made_groups() -> set[str]:
+    base, _ = cgroup_setup.active()
+    return set(cgroups.stale_groups(base)) if base is not None else set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop, code, said", [("ctrl-c", ExitCode.INTERRUPTED, "interrupted"),
+                                              ("sigterm", ExitCode.TERMINATED, "terminated")])
+def test_a_stopped_batch_ends_at_once_and_leaves_nothing_behind(tmp_path, stop, code, said):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM (to the driver) while students are being graded:
+    the command ends within seconds, queued students are never started, and no process, cgroup or temporary
+    folder of the batch is left (the grading processes are killed; their folders and groups removed)."""
+    klass, out, scratch = tmp_path / "class", tmp_path / "out", tmp_path / "tmp"
+    for i in range(6):   # each would take about a minute: every call of the grader times out
+        (klass / f"s{i}").mkdir(parents=True)
+        (klass / f"s{i}" / f"{EX1}.py").write_text(SLEEPER)
+    scratch.mkdir()
+    for folder in (tmp_path, scratch):
+        folder.chmod(0o711)
+    groups, processes = made_groups(), batch_processes()
+    driver = subprocess.Popen([sys.executable, "-m", "cnngrade", "grade", str(klass), "--out", str(out), "--exercises",
+                               "ex1", "--jobs", "2"], env={**os.environ, "TMPDIR": str(scratch)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(scratch.glob("cnngrade-worker-*")):   # a grading process has started a worker
+            assert driver.poll() is None and time.monotonic() < deadline, "the batch never started a worker"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        if stop == "ctrl-c":
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        _, err = driver.communicate(timeout=60)
+        ended = time.monotonic() - sent
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert driver.returncode == code and f"cnngrade: {said}" in err.decode(), (driver.returncode, err[-500:])
+    assert ended < 10, f"the batch took {ended:.1f} s to stop"
+    deadline = time.monotonic() + 20   # the fork server and the nursery notice the driver's end on their own
+    while (batch_processes() - processes or list(scratch.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not batch_processes() - processes
+    assert not list(scratch.iterdir()), sorted(p.name for p in scratch.iterdir())
+    assert made_groups() <= groups
+    assert not list(out.glob("*/report.json"))   # nobody finished: nobody has a (wrong) report

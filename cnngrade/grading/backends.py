@@ -12,6 +12,7 @@ import multiprocessing.context
 import multiprocessing.forkserver
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from cnngrade.grading.process import Job, child_main
 from cnngrade.grading.score import unavailable_result
 from cnngrade.intake.collect import StudentSubmission, name_handed_in
 from cnngrade.records import ExerciseResult, Status, StudentReport
-from cnngrade.sandbox import cgroup_setup, cgroups, devices, nursery
+from cnngrade.sandbox import cgroup_setup, cgroups, devices, nursery, reaping
 from cnngrade.sandbox.launch import Limits, isolation_warning
 from cnngrade.sandbox.preflight import check_isolation
 from cnngrade.training import cohort_service, profiles
@@ -88,15 +89,56 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
         # The service's authkey goes in the start arguments, not in job.json on disk.
         proc = grading_context().Process(target=child_main, args=(spec, out, err, cohort), daemon=False)
         try:
-            proc.start()
-            problem = _wait_for(proc, budget, out, err, grader, limits)
+            problem = RUNNING.start(proc) or _wait_for(proc, budget, out, err, grader, limits)
         finally:
-            _contain_leftovers(base, grader, proc.pid)
+            RUNNING.discard(proc)
+            _contain_leftovers(base, grader, proc.pid, nursery["root"] if nursery else None)
             if lock is not None:
                 lock.release()
         if problem:
             return {e: unavailable_result(c, Status.ERROR, problem, grader_error=True) for e, c in configs.items()}
         return {d["exercise"]: ExerciseResult.from_dict(d) for d in json.loads(Path(out).read_text())}
+
+
+class Running:
+    """The grading processes this driver has started and not yet waited for, so that a batch that is stopped
+    (Ctrl-C, SIGTERM) stops them at once instead of letting them, and every student still queued, run on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[multiprocessing.process.BaseProcess] = set()
+        self._stopping = False
+
+    def start(self, proc: multiprocessing.process.BaseProcess) -> str:
+        """Start ``proc``; '' when it started, the reason when the batch is being stopped (it is not started)."""
+        with self._lock:
+            if self._stopping:
+                return "grading was interrupted before this student's grading process started"
+            proc.start()
+            self._procs.add(proc)
+            return ""
+
+    def discard(self, proc: multiprocessing.process.BaseProcess) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    @contextlib.contextmanager
+    def stopping(self) -> Iterator[None]:
+        """While this lasts no grading process starts; those running are killed (their threads then clean up)."""
+        with self._lock:
+            self._stopping = True
+            procs = list(self._procs)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.kill()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._stopping = False
+
+
+RUNNING = Running()
 
 
 def _wait_for(proc: multiprocessing.process.BaseProcess, budget: float, out: str, err: str,
@@ -128,14 +170,17 @@ def _grader_group(base: cgroups.Base | None, limits: Limits) -> cgroups.Group | 
         return None
 
 
-def _contain_leftovers(base: cgroups.Base | None, grader: cgroups.Group | None, pid: int | None) -> None:
+def _contain_leftovers(base: cgroups.Base | None, grader: cgroups.Group | None, pid: int | None,
+                       nursery_root: str | None = None) -> None:
     """After a grading process: empty and remove its cgroup and any worker group it could not remove itself
-    (it was killed), so no process of that student outlives its grading."""
+    (it was killed), so no process of that student outlives its grading; then remove the folders it left."""
     if grader is not None:
         grader.kill()
         grader.remove()
     if base is not None and pid is not None:
         base.sweep(f"{cgroups.PREFIX}{pid}-")
+    if pid is not None:
+        reaping.remove_scratch(pid, [None, nursery_root])
 
 
 _DEVICES: list[str] | None = None
@@ -214,10 +259,21 @@ class LocalPool:
         cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
 
     def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs)
+        done = False
+        try:
             futures = [pool.submit(task, s) for s in students]
             for fut in concurrent.futures.as_completed(futures):
                 yield fut.result()
+            done = True
+        finally:
+            if done:
+                pool.shutdown(wait=True)
+            else:
+                # Interrupted (Ctrl-C, SIGTERM) or abandoned: students still queued are never started and the
+                # grading processes running are killed; their threads remove the students' cgroups and folders.
+                with RUNNING.stopping():
+                    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager

@@ -142,7 +142,7 @@ class Worker:
 
     def _prepare(self) -> None:
         """The worker's folder: a private copy of the submission, a home (rlimits mode), the output file."""
-        self._workdir = tempfile.mkdtemp(prefix="cnngrade-worker-")
+        self._workdir = tempfile.mkdtemp(prefix=reaping.scratch_prefix("worker"))
         os.chmod(self._workdir, 0o711)   # others (classmates' sandbox uids) may not list it
         if self.zygote is not None:   # the staged copy lives in the student's sandbox; here only the output file
             self._inside, problem = self.zygote.stage(self.student_dir)

@@ -1,8 +1,12 @@
-"""Clean up after a killed worker: kill what its student left running, reap the zombies it left us."""
+"""Clean up after a killed worker: kill what its student left running, reap the zombies it left us; and after a
+killed grading process: remove the folders it made for its workers."""
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,3 +68,22 @@ def sweep(uid: int | None, keep: set[int] | frozenset[int] = frozenset()) -> int
             break
         time.sleep(0.01)
     return killed
+
+
+# The temporary folders a grading process makes for its student (a worker's folder, the sandbox's copy of the
+# submission), named with its pid so that the driver removes them when that process was killed before it could.
+SCRATCH_KINDS = ("worker", "student")
+
+
+def scratch_prefix(kind: str) -> str:
+    assert kind in SCRATCH_KINDS
+    return f"cnngrade-{kind}-{os.getpid()}-"
+
+
+def remove_scratch(pid: int, parents: list[str | None]) -> int:
+    """Remove what the grading process ``pid`` left of its folders in ``parents`` (None: the temporary folder)."""
+    found = [path for parent in {p or tempfile.gettempdir() for p in parents} for kind in SCRATCH_KINDS
+             for path in glob.glob(os.path.join(glob.escape(parent), f"cnngrade-{kind}-{pid}-*"))]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(found)

@@ -106,7 +106,7 @@ class Zygote:
     def _prepare(self) -> str:
         if self._root is None:
             parent = self.nursery["root"] if self.nursery else None   # the nursery's class folder shows it inside
-            self._root = tempfile.mkdtemp(prefix="cnngrade-student-", dir=parent)
+            self._root = tempfile.mkdtemp(prefix=reaping.scratch_prefix("student"), dir=parent)
             os.chmod(self._root, 0o711)   # others (classmates' sandbox uids) may not list it
             for name, mode in (("submission", 0o750), ("home", 0o700)):
                 os.mkdir(os.path.join(self._root, name), mode)
