@@ -450,11 +450,11 @@ def test_a_grading_process_without_a_cgroup_caps_its_address_space():
 def test_a_grading_process_past_its_memory_bound_is_that_students_grader_error(tmp_path):
     (tmp_path / "class" / "s").mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "solutions" / f"{EXERCISE}.py", tmp_path / "class" / "s")
-    limits = sandbox.Limits(grader_memory_bytes=48 << 20)   # far less than pytest and hypothesis need
+    limits = sandbox.Limits(grader_memory_bytes=12 << 20)   # far less than pytest and hypothesis need (26 MiB)
     report = pipeline.grade_class(tmp_path / "class", tmp_path / "out", [EXERCISE], jobs=1, limits=limits)[0]
     tests = report.exercises[EXERCISE].tests
     assert tests and all(t.status == "error" and t.grader_error for t in tests)
-    assert "memory bound (48 MiB)" in tests[0].output, tests[0].output[:500]
+    assert "memory bound (12 MiB)" in tests[0].output, tests[0].output[:500]
     assert (tmp_path / "out" / "s" / "report.json").exists()
 
 

@@ -310,3 +310,21 @@ def test_render_reads_the_artifacts_and_keeps_only_a_sane_png():
         F.render(FakeSubmission(["not", "a", "dict"]), fig, "f()")
     with pytest.raises(F.BadFigure, match="expected a matplotlib"):
         F.render(FakeSubmission(rendered), 42, "f()")
+
+
+def test_a_figure_no_report_shows_is_drawn_without_its_png():
+    """The PNG is drawn only for a test that keeps it (``metrics``); the judged SVG is the same either way."""
+    asked: list[dict] = []
+
+    class Recording(FakeSubmission):
+        def helper(self, name, *args, **kwargs):
+            asked.append(kwargs)
+            return figure_render(maps_figure(random_maps()), **kwargs)
+
+    fig = Handle(None, 1, "Figure", 0)
+    metrics: dict = {}
+    with_png = F.render(Recording(None), fig, "f()", metrics)
+    without = F.render(Recording(None), fig, "f()")
+    assert [a["png_dpi"] > 0 for a in asked] == [True, False] and "figure_png" in metrics
+    assert figure_render(maps_figure(random_maps()), png_dpi=0)["png"] is None
+    assert [p.rgba.tolist() for p in with_png.pictures] == [p.rgba.tolist() for p in without.pictures]

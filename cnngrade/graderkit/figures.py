@@ -17,6 +17,7 @@ from cnngrade.graderkit.svg import BadFigure, Drawing, Label, Mark, Picture, par
 MAX_PNG_BYTES = 1 << 20           # the PNG for people, shown in feedback.html
 MAX_REPORT_PIXELS = 4_000_000     # the PNG for people
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PNG_DPI = 60.0                    # the PNG for people: small enough for feedback.html, large enough to read
 
 
 # -- the PNG for people ------------------------------------------------------------------------------
@@ -38,7 +39,8 @@ def checked_png(raw: Any, max_bytes: int = MAX_PNG_BYTES, max_pixels: int = MAX_
 
 # -- getting a student's figure ----------------------------------------------------------------------
 def render(submission: Any, fig: Any, call: str, metrics: dict | None = None) -> Drawing:
-    """The drawing of the figure ``call`` returned, rendered in the worker; its PNG goes to ``metrics``."""
+    """The drawing of the figure ``call`` returned, rendered in the worker; its PNG goes to ``metrics`` (without
+    ``metrics`` the worker draws no PNG)."""
     from cnngrade.errors import StudentError
     from cnngrade.graderkit.checks import show
     from cnngrade.graderkit.values import mapping
@@ -47,7 +49,7 @@ def render(submission: Any, fig: Any, call: str, metrics: dict | None = None) ->
     if not isinstance(fig, Handle):
         raise BadFigure(f"{call} returned {show(fig)}; expected a matplotlib.figure.Figure")
     try:
-        got = submission.helper("figure_render", fig)
+        got = submission.helper("figure_render", fig, png_dpi=PNG_DPI if metrics is not None else 0.0)
     except StudentError as exc:
         raise BadFigure(f"{call} returned a {fig.type_name} that could not be drawn: {exc}") from None
     got = mapping(got, f"drawing {call}", keys=("svg", "png"))

@@ -4,7 +4,7 @@ Imported (only) as part of ``backends.PRELOAD``. Each item was found by listing 
 six CPU exercises imported after the fork server's preload (about 600, 0.6 s of CPU per student): pytest's built-in
 plugins, which ``pytest.main`` loads; the symbolic-shape machinery (and sympy) that the first shape check of a
 convolution on meta tensors imports (ex1's grader); PIL's image plugins; the grader toolkit's figure, SVG and
-receptive-field modules.
+receptive-field modules; and hypothesis's own registered Random.
 """
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def warm() -> None:
     import PIL.Image
 
     PIL.Image.init()   # the format plugins, which the first image a test opens or saves would register
+    # Hypothesis registers its own Random at the first example a process runs, with a full gc.collect() over
+    # torch's heap (0.2 s); registered here, every grading process forked from this one inherits it.
+    from hypothesis.internal.entropy import deterministic_PRNG
+
+    with deterministic_PRNG():
+        pass
 
 
 warm()

@@ -31,11 +31,13 @@ def build_sequential(spec: list, seed: int = 0) -> Any:
         if allowed is None or not set(kwargs) <= allowed:
             raise ValueError(f"cannot build layer {name}({kwargs})")
         layers.append(getattr(torch.nn, name)(**kwargs))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = torch.nn.Sequential(*layers)
+    # A generator of its own rather than torch.manual_seed, which leaves the global state alone and costs no
+    # queued CUDA/XPU seeding (each of those records a formatted stack while no device is initialised).
+    gen = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(*layers)
+    with torch.no_grad():
         for p in model.parameters():
-            torch.nn.init.uniform_(p, -0.5, 0.5)
+            p.uniform_(-0.5, 0.5, generator=gen)
     return model
 
 

@@ -40,11 +40,14 @@ def _render(fig: Any, fmt: str, dpi: float) -> bytes:
 
 @helper
 def figure_render(fig: Any, dpi: float = 144.0, png_dpi: float = 60.0) -> dict:
-    """The figure as SVG (text as text, images inlined as PNG) for the grader to judge, and as PNG for people."""
+    """The figure as SVG (text as text, images inlined as PNG) for the grader to judge, and as PNG for people
+    (None for a ``png_dpi`` of 0: a figure that no report shows is not drawn twice)."""
     fig = _figure(fig).figure  # a subfigure is drawn as the figure that holds it
     svg = _render(fig, "svg", float(dpi))
     if len(svg) > MAX_SVG_BYTES:
         raise ValueError(f"the figure's SVG takes {len(svg):,} bytes, more than the {MAX_SVG_BYTES:,} allowed")
+    if not png_dpi > 0:
+        return {"svg": svg, "png": None}
     png = _render(fig, "png", float(png_dpi))
     if len(png) > MAX_PNG_BYTES:
         raise ValueError(f"the figure's PNG takes {len(png):,} bytes, more than the {MAX_PNG_BYTES:,} allowed")
