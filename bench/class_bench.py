@@ -17,12 +17,18 @@ batch, the fork server's and the nursery's imports among them) and that fixed st
 ``--per-student-sandbox`` also grades the same class with the class's nursery turned off (each student's
 sandbox imports torch, torchvision and matplotlib itself, as before the nursery), in the same run, first.
 
+``--cpu-split`` also prints the CPU time each student's processes used, from the cgroups the batch makes (cgroup v1
+cpuacct or v2 cpu.stat, polled while it runs): its trusted grading process, its zygote and its exercise workers (the
+student's code and the worker helpers), in seconds and in bare imports per core: the workers' share is the part no
+change to the grading side can remove.
+
 ``--breakdown N`` also prints where the first student's time went: the N slowest grader tests of its
 report.json (each test's own seconds) and the rest of its grading (process start, collection, worker starts).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +96,81 @@ def grade_class(tmp: Path, students: int, jobs: int, *, nursery: bool = True, na
     return seconds
 
 
+class CpuSampler:
+    """The last CPU usage seen of every cgroup named cnngrade-<pid>-<kind><n> made while a batch runs, polled (a group
+    is removed when its process ends; at most one poll interval of its CPU is missed). Groups are flat, one level
+    below the hierarchy's root or the batch's base, so no usage counts twice."""
+
+    ROOTS = ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup")
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.seen = interval, {}
+        self.before = {os.path.basename(f) for f in self.groups()}   # left by earlier runs: not this batch's
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    @staticmethod
+    def usage(folder: str) -> float | None:
+        try:
+            if os.path.exists(f"{folder}/cpuacct.usage"):
+                return int(Path(f"{folder}/cpuacct.usage").read_text()) / 1e9
+            for line in Path(f"{folder}/cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def groups(self) -> list[str]:
+        found = []
+        for root in self.ROOTS:
+            for folder, dirs, _ in os.walk(root):
+                if folder.count("/") - root.count("/") >= 3:
+                    dirs.clear()
+                found += [f"{folder}/{d}" for d in dirs if d.startswith("cnngrade-") and "-main" not in d]
+            if found:
+                return found
+        return found
+
+    def poll(self) -> None:
+        while not self.stop.is_set():
+            for folder in self.groups():
+                if os.path.basename(folder) in self.before:
+                    continue
+                used = self.usage(folder)
+                if used is not None:
+                    self.seen[os.path.basename(folder)] = used
+            time.sleep(self.interval)
+
+    def __enter__(self) -> CpuSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def by_kind(self) -> dict[str, float]:
+        kinds: dict[str, float] = {}
+        for name, used in self.seen.items():
+            kind = name.rsplit("-", 1)[-1].rstrip("0123456789")
+            kinds[kind] = kinds.get(kind, 0.0) + used
+        return kinds
+
+
+def cpu_split(kinds: dict[str, float], students: int, unit: float) -> None:
+    names = {"g": "grading process", "z": "zygote", "w": "exercise workers"}
+    cores = os.cpu_count() or 1
+    total = sum(kinds.values())
+    if not total:
+        print("CPU per student: no cnngrade cgroups were seen (cgroups off on this machine?)")
+        return
+    parts = ", ".join(f"{names.get(k, k)} {v / students:.2f} s" for k, v in sorted(kinds.items()))
+    workers = kinds.get("w", 0.0) / students
+    print(f"CPU per student (cgroups): {total / students:.2f} s = {total / students / cores / unit:.2f} imports of "
+          f"wall on {cores} cores ({parts}); the exercise workers alone: {workers / cores / unit:.2f} imports")
+
+
 def otter_route(tmp: Path, runs: int) -> float:
     from cnngrade.export.otter import otter_command
 
@@ -117,6 +199,8 @@ def main() -> None:
                         help="print the first student's N slowest tests and the rest of its grading time")
     parser.add_argument("--slope", default="", metavar="A,B",
                         help="also grade classes of A and B students: the cost of one more student, and the fixed start")
+    parser.add_argument("--cpu-split", action="store_true",
+                        help="also print each student's CPU time by process (grading process, zygote, workers)")
     parser.add_argument("--per-student-sandbox", action="store_true",
                         help="also grade the class without the nursery (a sandbox importing torch per student)")
     args = parser.parse_args()
@@ -125,7 +209,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cnngrade-class-bench-") as tmp:
         before = bare_import(args.imports)
         alone = grade_class(Path(tmp), args.students, args.jobs, nursery=False) if args.per_student_sandbox else None
-        wall = grade_class(Path(tmp), args.students, args.jobs)
+        with (CpuSampler() if args.cpu_split else contextlib.nullcontext()) as sampler:
+            wall = grade_class(Path(tmp), args.students, args.jobs)
         if args.breakdown:
             breakdown(Path(tmp) / "reports" / "s000" / "report.json", args.breakdown)
         sizes = [int(n) for n in args.slope.split(",")] if args.slope else []
@@ -145,6 +230,8 @@ def main() -> None:
         print(f"  {sizes[0]} students: {slope[0]:.1f} s, {sizes[1]} students: {slope[1]:.1f} s: one more student costs "
               f"{more:.2f} s = {more / unit:.2f} imports ({more / len(CPU_EXERCISES) / unit:.3f} per exercise); "
               f"the batch's fixed start {slope[0] - sizes[0] * more:.1f} s")
+    if sampler is not None:
+        cpu_split(sampler.by_kind(), args.students, unit)
     if alone is not None:
         print(f"  the same class without the nursery (a sandbox per student): {alone:.1f} s: "
               f"{alone / args.students / unit:.2f} imports per student; the nursery's grading took "
