@@ -344,6 +344,39 @@ def test_one_group_per_worker_and_none_left_after_a_class(tmp_path):
     assert survivors == []
 
 
+@pytest.mark.slow
+@needs_cgroups
+def test_what_a_batch_killed_outright_left_is_removed_by_the_next(tmp_path, monkeypatch):
+    """A driver or grading process killed with SIGKILL leaves its groups (a student's process still inside) and its
+    folders; the next batch's start removes those whose maker has ended, and nothing of a running one."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead, live = ended.pid, os.getpid()
+    orphan = BASE.create(f"{cgroups.PREFIX}{dead}-w0", cores=1, memory=64 << 20, pids=8)
+    kept = BASE.create(cgroups.group_name("w"), cores=1, memory=64 << 20, pids=8)
+    leftover = subprocess.Popen(["sleep", "60"])
+    for path in orphan.procs_files():
+        Path(path).write_text(str(leftover.pid))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    folders = {name: tmp_path / name for name in (f"cnngrade-worker-{dead}-a1", f"cnngrade-student-{dead}-b2",
+                                                   f"cnngrade-job-{dead}-d4", f"cnngrade-class-{dead}-e5",
+                                                   f"cnngrade-worker-{live}-c3", "cnngrade-worker-oldname")}
+    for folder in folders.values():
+        (folder / "home").mkdir(parents=True)
+    try:
+        from cnngrade.grading.backends import LocalPool
+
+        LocalPool(1).check("bwrap")
+        assert leftover.wait(timeout=10) == -9 and not orphan.exists() and kept.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"cnngrade-worker-{live}-c3", "cnngrade-worker-oldname"]
+    finally:
+        for group in (orphan, kept):
+            group.kill()
+            group.remove()
+        leftover.kill()
+        leftover.wait()
+
+
 def _cmdline(pid: str) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()

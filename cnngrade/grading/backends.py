@@ -83,7 +83,7 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
     budget = sum(profiles.exercise_time_limit(c, profile) for c in configs.values()) + SLACK_SECONDS
     if cohort is not None:   # waiting for the cohort's window and for groups trained ahead of this student's
         budget += cohort_service.BUDGET_SLACK
-    with tempfile.TemporaryDirectory(prefix="cnngrade-job-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=reaping.scratch_prefix("job")) as tmp:
         spec, out, err = (os.path.join(tmp, name) for name in ("job.json", "result.json", "error.txt"))
         Path(spec).write_text(json.dumps(job.to_json()))
         # The service's authkey goes in the start arguments, not in job.json on disk.
@@ -256,7 +256,11 @@ class LocalPool:
 
     def check(self, isolation: str) -> None:
         check_isolation(isolation)
-        cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may move us)
+        base, _ = cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may
+        # move us); then what an earlier batch killed outright left on this machine is removed
+        if base is not None:
+            cgroups.sweep_orphans(base)
+        reaping.sweep_orphan_scratch()
 
     def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs)

@@ -17,6 +17,7 @@ from cnngrade.grading.process import check_graders
 from cnngrade.intake.collect import StudentSubmission, collect_class
 from cnngrade.records import StudentReport
 from cnngrade.report.files import write_class_outputs, write_student_report
+from cnngrade.sandbox import reaping
 from cnngrade.sandbox.launch import ISOLATIONS, Limits, limits_for
 from cnngrade.training import cohort_service, profiles
 
@@ -71,7 +72,7 @@ def grade_class(submissions: Path, out_dir: Path, exercises: list[str], *, jobs:
     """
     backend = backend or LocalPool(jobs)
     # Unpacked archives and converted notebooks live here until grading ends.
-    staging = tempfile.TemporaryDirectory(prefix="cnngrade-intake-")
+    staging = tempfile.TemporaryDirectory(prefix=reaping.scratch_prefix("intake"))
     try:
         # A mistyped folder is reported at once; then, before any grading, a missing sandbox or an
         # inconsistent grader stops the batch instead of zeroing every student.

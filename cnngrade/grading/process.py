@@ -21,7 +21,7 @@ from typing import Any
 from cnngrade.config import ExerciseConfig, load_exercise
 from cnngrade.errors import GraderConfigError
 from cnngrade.records import Outcome, Status
-from cnngrade.sandbox import cgroup_setup, cgroups, memory
+from cnngrade.sandbox import cgroup_setup, cgroups, memory, reaping
 from cnngrade.sandbox.launch import Limits
 from cnngrade.training.profiles import Profile, select_profile
 
@@ -166,7 +166,7 @@ def _collect_child(files: list[str], graders_dir: str, out: str) -> None:
 
 
 def _collect_in_child(context: Any, files: list[str], graders_dir: str) -> tuple[dict[str, list[str]], list[str]]:
-    with tempfile.TemporaryDirectory(prefix="cnngrade-collect-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=reaping.scratch_prefix("collect")) as tmp:
         out = os.path.join(tmp, "tests.json")
         proc = context.Process(target=_collect_child, args=(files, graders_dir, out))
         proc.start()

@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import itertools
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -245,6 +246,33 @@ def _fields(text: str) -> dict[str, str]:
 def group_name(kind: str) -> str:
     """A fresh name: the process that made it (so a sweep after its death finds it), the kind, a counter."""
     return f"{PREFIX}{os.getpid()}-{kind}{next(_COUNTER)}"
+
+
+def maker_gone(name: str) -> bool:
+    """Whether the process whose pid a cnngrade name carries (``group_name``, reaping.scratch_prefix) has ended."""
+    m = re.match(rf"{re.escape(PREFIX)}(?:[a-z]+-)?(\d+)-", name)
+    if m is None:
+        return False
+    try:
+        os.kill(int(m[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def sweep_orphans(base: Base) -> int:
+    """Kill and remove every group whose maker has ended: what a driver or grading process killed outright (SIGKILL,
+    the OOM killer) could not remove. A group of a running process, another batch on this machine, is left alone.
+    (Names carry pids of this pid namespace: two batches sharing one cgroup tree across pid namespaces would need
+    a cgroup namespace each, as containers have.)"""
+    gone = [name for name in stale_groups(base) if maker_gone(name)]
+    for name in gone:
+        group = Group(base, name)
+        group.kill()
+        group.remove()
+    return len(gone)
 
 
 def stale_groups(base: Base) -> list[str]:

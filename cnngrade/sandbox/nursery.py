@@ -73,9 +73,9 @@ class Nursery:
         return {"socket": os.path.join(self._dir, "nursery.sock"), "root": self.root}
 
     def start(self) -> None:
-        self.root = tempfile.mkdtemp(prefix="cnngrade-class-")
+        self.root = tempfile.mkdtemp(prefix=reaping.scratch_prefix("class"))
         os.chmod(self.root, 0o711)   # classmates' uids may pass through, never list it
-        self._dir = tempfile.mkdtemp(prefix="cnngrade-nursery-")
+        self._dir = tempfile.mkdtemp(prefix=reaping.scratch_prefix("nursery"))
         os.mkdir(os.path.join(self._dir, "empty"), 0o755)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         filter_fd = seccomp_pipe()

@@ -70,9 +70,11 @@ def sweep(uid: int | None, keep: set[int] | frozenset[int] = frozenset()) -> int
     return killed
 
 
-# The temporary folders a grading process makes for its student (a worker's folder, the sandbox's copy of the
-# submission), named with its pid so that the driver removes them when that process was killed before it could.
-SCRATCH_KINDS = ("worker", "student")
+# The temporary folders a batch makes carry the pid of the process that made them, so that what a killed process
+# could not remove is found: a grading process's (a worker's folder, the sandbox's copy of the submission) by its
+# driver at once (remove_scratch), any of them by the next batch once their maker has ended (sweep_orphan_scratch).
+SCRATCH_KINDS = ("worker", "student", "job", "intake", "class", "nursery", "collect")
+GRADER_SCRATCH = ("worker", "student")
 
 
 def scratch_prefix(kind: str) -> str:
@@ -82,8 +84,21 @@ def scratch_prefix(kind: str) -> str:
 
 def remove_scratch(pid: int, parents: list[str | None]) -> int:
     """Remove what the grading process ``pid`` left of its folders in ``parents`` (None: the temporary folder)."""
-    found = [path for parent in {p or tempfile.gettempdir() for p in parents} for kind in SCRATCH_KINDS
+    found = [path for parent in {p or tempfile.gettempdir() for p in parents} for kind in GRADER_SCRATCH
              for path in glob.glob(os.path.join(glob.escape(parent), f"cnngrade-{kind}-{pid}-*"))]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(found)
+
+
+def sweep_orphan_scratch(parent: str | None = None) -> int:
+    """Remove the folders in ``parent`` (the temporary folder) of processes that ended without removing them (a
+    driver or grading process killed outright); those of running processes are left alone."""
+    from cnngrade.sandbox.cgroups import maker_gone
+
+    found = [path for kind in SCRATCH_KINDS
+             for path in glob.glob(os.path.join(glob.escape(parent or tempfile.gettempdir()), f"cnngrade-{kind}-*-*"))
+             if maker_gone(os.path.basename(path))]
     for path in found:
         shutil.rmtree(path, ignore_errors=True)
     return len(found)
