@@ -17,10 +17,10 @@ batch, the fork server's and the nursery's imports among them) and that fixed st
 ``--per-student-sandbox`` also grades the same class with the class's nursery turned off (each student's
 sandbox imports torch, torchvision and matplotlib itself, as before the nursery), in the same run, first.
 
-``--cpu-split`` also prints the CPU time each student's processes used, from the cgroups the batch makes (cgroup v1
-cpuacct or v2 cpu.stat, polled while it runs): its trusted grading process, its zygote and its exercise workers (the
-student's code and the worker helpers), in seconds and in bare imports per core: the workers' share is the part no
-change to the grading side can remove.
+``--cpu-split`` also prints the CPU time each student's processes used, from the cgroups the batch makes (polled
+while it runs): its trusted grading process, its zygote and its exercise workers (the student's code and the worker
+helpers), in seconds and in bare imports per core (the workers' share is the part no change to the grading side can
+remove), and the grading processes' memory peak.
 
 ``--breakdown N`` also prints where the first student's time went: the N slowest grader tests of its
 report.json (each test's own seconds) and the rest of its grading (process start, collection, worker starts).
@@ -97,69 +97,69 @@ def grade_class(tmp: Path, students: int, jobs: int, *, nursery: bool = True, na
 
 
 class CpuSampler:
-    """The last CPU usage seen of every cgroup named cnngrade-<pid>-<kind><n> made while a batch runs, polled (a group
-    is removed when its process ends; at most one poll interval of its CPU is missed). Groups are flat, one level
-    below the hierarchy's root or the batch's base, so no usage counts twice."""
-
-    ROOTS = ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup")
+    """The last CPU usage and memory peak seen of every cgroup the batch makes (cnngrade-<pid>-<kind><n> in this
+    machine's cgroup base, v1 or v2), polled while it runs: a group is removed when its process ends, so at most one
+    poll interval of its CPU is missed. Groups are flat, so no usage counts twice."""
 
     def __init__(self, interval: float = 0.02) -> None:
-        self.interval, self.seen = interval, {}
-        self.before = {os.path.basename(f) for f in self.groups()}   # left by earlier runs: not this batch's
+        from cnngrade.sandbox import cgroup_setup, cgroups
+
+        self.cgroups, self.base = cgroups, cgroup_setup.active()[0]
+        self.interval, self.cpu, self.peak = interval, {}, {}
+        self.before = set(self.names())   # left by earlier runs: not this batch's
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.poll, daemon=True)
 
-    @staticmethod
-    def usage(folder: str) -> float | None:
-        try:
-            if os.path.exists(f"{folder}/cpuacct.usage"):
-                return int(Path(f"{folder}/cpuacct.usage").read_text()) / 1e9
-            for line in Path(f"{folder}/cpu.stat").read_text().splitlines():
-                if line.startswith("usage_usec "):
-                    return int(line.split()[1]) / 1e6
-        except (OSError, ValueError):
-            pass
-        return None
-
-    def groups(self) -> list[str]:
-        found = []
-        for root in self.ROOTS:
-            for folder, dirs, _ in os.walk(root):
-                if folder.count("/") - root.count("/") >= 3:
-                    dirs.clear()
-                found += [f"{folder}/{d}" for d in dirs if d.startswith("cnngrade-") and "-main" not in d]
-            if found:
-                return found
-        return found
+    def names(self) -> list[str]:
+        return self.cgroups.stale_groups(self.base) if self.base is not None else []
 
     def poll(self) -> None:
         while not self.stop.is_set():
-            for folder in self.groups():
-                if os.path.basename(folder) in self.before:
-                    continue
-                used = self.usage(folder)
+            for name in set(self.names()) - self.before:
+                group = self.cgroups.Group(self.base, name)
+                used, peak = group.cpu_seconds(), group.memory_peak()
                 if used is not None:
-                    self.seen[os.path.basename(folder)] = used
+                    self.cpu[name] = used
+                if peak is not None:
+                    self.peak[name] = max(peak, self.peak.get(name, 0))
             time.sleep(self.interval)
 
+    @staticmethod
+    def machine() -> tuple[int, int]:
+        """(busy, all) jiffies of every core since boot, from /proc/stat."""
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
     def __enter__(self) -> CpuSampler:
+        self.start = self.machine()
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join()
+        end = self.machine()
+        self.busy = (end[0] - self.start[0]) / max(1, end[1] - self.start[1])
+
+    @staticmethod
+    def kind(name: str) -> str:
+        """g, z, w (or probe: cgroup_setup's check) from cnngrade-<pid>-<kind><n>."""
+        return name.split("-", 2)[-1].rstrip("0123456789").rstrip("-")
 
     def by_kind(self) -> dict[str, float]:
         kinds: dict[str, float] = {}
-        for name, used in self.seen.items():
-            kind = name.rsplit("-", 1)[-1].rstrip("0123456789")
-            kinds[kind] = kinds.get(kind, 0.0) + used
+        for name, used in self.cpu.items():
+            kinds[self.kind(name)] = kinds.get(self.kind(name), 0.0) + used
         return kinds
 
+    def peaks(self, kind: str) -> list[int]:
+        return [peak for name, peak in self.peak.items() if self.kind(name) == kind]
 
-def cpu_split(kinds: dict[str, float], students: int, unit: float) -> None:
+
+def cpu_split(sampler: CpuSampler, students: int, unit: float) -> None:
     names = {"g": "grading process", "z": "zygote", "w": "exercise workers"}
+    kinds = sampler.by_kind()
     cores = os.cpu_count() or 1
     total = sum(kinds.values())
     if not total:
@@ -169,6 +169,11 @@ def cpu_split(kinds: dict[str, float], students: int, unit: float) -> None:
     workers = kinds.get("w", 0.0) / students
     print(f"CPU per student (cgroups): {total / students:.2f} s = {total / students / cores / unit:.2f} imports of "
           f"wall on {cores} cores ({parts}); the exercise workers alone: {workers / cores / unit:.2f} imports")
+    print(f"  the machine's cores were busy {sampler.busy:.0%} of the batch (/proc/stat)")
+    graders = sampler.peaks("g")
+    if graders:
+        print(f"  grading process memory peak: {statistics.median(graders) / 2**20:.0f} MiB median, "
+              f"{max(graders) / 2**20:.0f} MiB at most")
 
 
 def otter_route(tmp: Path, runs: int) -> float:
@@ -231,7 +236,7 @@ def main() -> None:
               f"{more:.2f} s = {more / unit:.2f} imports ({more / len(CPU_EXERCISES) / unit:.3f} per exercise); "
               f"the batch's fixed start {slope[0] - sizes[0] * more:.1f} s")
     if sampler is not None:
-        cpu_split(sampler.by_kind(), args.students, unit)
+        cpu_split(sampler, args.students, unit)
     if alone is not None:
         print(f"  the same class without the nursery (a sandbox per student): {alone:.1f} s: "
               f"{alone / args.students / unit:.2f} imports per student; the nursery's grading took "
