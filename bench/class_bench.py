@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_EXERCISES = ("ex1_output_size", "ex2_feature_maps", "ex3_receptive_fields", "ex4_shape_tracking",
@@ -131,7 +132,7 @@ class CpuSampler:
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
         return sum(fields[:8]) - idle, sum(fields[:8])
 
-    def __enter__(self) -> CpuSampler:
+    def __enter__(self) -> Self:
         self.start = self.machine()
         self.thread.start()
         return self

@@ -10,6 +10,7 @@ import pytest
 
 from cnngrade import records
 from cnngrade.cli import COMMANDS, build_parser, main
+from cnngrade.errors import ExitCode
 from cnngrade.report.progress import Progress, duration_text
 
 
@@ -27,6 +28,8 @@ def test_top_level_help_lists_every_command_with_a_summary(capsys):
         line = next((ln for ln in out.splitlines() if ln.strip().startswith(name)), None)
         assert line is not None, f"{name} missing from cnngrade --help"
     assert "exit status" in out
+    epilog = " ".join(out[out.index("exit status"):].split())
+    assert [code for code in ExitCode if f" {int(code)} " not in epilog] == []   # every code is explained
 
 
 @pytest.mark.parametrize("name", COMMANDS)

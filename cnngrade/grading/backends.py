@@ -92,6 +92,9 @@ def _run_job(sub: StudentSubmission, configs: dict[str, ExerciseConfig], module_
             problem = RUNNING.start(proc) or _wait_for(proc, budget, out, err, grader, limits)
         finally:
             RUNNING.discard(proc)
+            if proc.pid is not None and proc.is_alive():   # interrupted while waiting: this student's grading stops
+                proc.kill()
+                proc.join()
             _contain_leftovers(base, grader, proc.pid, nursery["root"] if nursery else None)
             if lock is not None:
                 lock.release()
