@@ -181,7 +181,7 @@ def _contain_leftovers(base: cgroups.Base | None, grader: cgroups.Group | None, 
         grader.kill()
         grader.remove()
     if base is not None and pid is not None:
-        base.sweep(f"{cgroups.PREFIX}{pid}-")
+        base.sweep(lambda name: name.startswith(f"{cgroups.PREFIX}{pid}-"))
     if pid is not None:
         reaping.remove_scratch(pid, [None, nursery_root])
 
@@ -262,7 +262,7 @@ class LocalPool:
         base, _ = cgroup_setup.active()   # found once, before any grading thread or the fork server starts (v2 may
         # move us); then what an earlier batch killed outright left on this machine is removed
         if base is not None:
-            cgroups.sweep_orphans(base)
+            base.sweep(cgroups.maker_gone)
         reaping.sweep_orphan_scratch()
 
     def grade(self, students: list[StudentSubmission], task: StudentTask) -> Iterator[StudentReport]:

@@ -9,6 +9,7 @@ Where the groups are made (below the cgroup cnngrade was started in, v2 preferre
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import itertools
@@ -16,7 +17,7 @@ import os
 import re
 import signal
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 NEEDED = ("cpu", "memory", "pids")
 V1_OPTIONAL = ("cpuacct", "freezer")
@@ -70,14 +71,10 @@ class Base:
             raise CgroupError(exc.errno, f"cannot set up cgroup {name}: {exc.strerror or exc}") from None
         return group
 
-    def sweep(self, prefix: str) -> int:
-        """Kill and remove every group named ``prefix``* (left by a grading process that was killed)."""
-        names: set[str] = set()
-        for folder in set(self.folders.values()):
-            try:
-                names.update(n for n in os.listdir(folder) if n.startswith(prefix))
-            except OSError:
-                continue
+    def sweep(self, which: Callable[[str], bool]) -> int:
+        """Kill and remove every group cnngrade made here whose name ``which`` accepts: what a killed process left
+        (its own groups, by the pid in their names; or any whose maker has ended, ``maker_gone``)."""
+        names = [name for name in stale_groups(self) if which(name)]
         for name in names:
             group = Group(self, name)
             group.kill()
@@ -249,7 +246,10 @@ def group_name(kind: str) -> str:
 
 
 def maker_gone(name: str) -> bool:
-    """Whether the process whose pid a cnngrade name carries (``group_name``, reaping.scratch_prefix) has ended."""
+    """Whether the process whose pid a cnngrade name carries (``group_name``, reaping.scratch_prefix) has ended:
+    what it made there is left over (it was killed outright: SIGKILL, the OOM killer). A running process's, another
+    batch on this machine, is not. (Names carry pids of this pid namespace: two batches sharing one cgroup tree
+    across pid namespaces would need a cgroup namespace each, as containers have.)"""
     m = re.match(rf"{re.escape(PREFIX)}(?:[a-z]+-)?(\d+)-", name)
     if m is None:
         return False
@@ -262,23 +262,10 @@ def maker_gone(name: str) -> bool:
     return False
 
 
-def sweep_orphans(base: Base) -> int:
-    """Kill and remove every group whose maker has ended: what a driver or grading process killed outright (SIGKILL,
-    the OOM killer) could not remove. A group of a running process, another batch on this machine, is left alone.
-    (Names carry pids of this pid namespace: two batches sharing one cgroup tree across pid namespaces would need
-    a cgroup namespace each, as containers have.)"""
-    gone = [name for name in stale_groups(base) if maker_gone(name)]
-    for name in gone:
-        group = Group(base, name)
-        group.kill()
-        group.remove()
-    return len(gone)
-
-
 def stale_groups(base: Base) -> list[str]:
     """Names of groups cnngrade made in ``base`` (for tests and cleanup)."""
     names: set[str] = set()
     for folder in set(base.folders.values()):
-        if Path(folder).is_dir():
+        with contextlib.suppress(OSError):   # a hierarchy that is not there (or went away) holds none
             names.update(n for n in os.listdir(folder) if n.startswith(PREFIX))
     return sorted(names)

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cnngrade.sandbox.cgroups import maker_gone
+
 LIVE: set[int] = set()   # pids of the workers and zygotes this process runs, which sweep() must not reap
 
 
@@ -84,21 +86,21 @@ def scratch_prefix(kind: str) -> str:
 
 def remove_scratch(pid: int, parents: list[str | None]) -> int:
     """Remove what the grading process ``pid`` left of its folders in ``parents`` (None: the temporary folder)."""
-    found = [path for parent in {p or tempfile.gettempdir() for p in parents} for kind in GRADER_SCRATCH
-             for path in glob.glob(os.path.join(glob.escape(parent), f"cnngrade-{kind}-{pid}-*"))]
-    for path in found:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(found)
+    return _remove([path for parent in set(parents) for path in _scratch(parent, GRADER_SCRATCH, str(pid))])
 
 
 def sweep_orphan_scratch(parent: str | None = None) -> int:
-    """Remove the folders in ``parent`` (the temporary folder) of processes that ended without removing them (a
-    driver or grading process killed outright); those of running processes are left alone."""
-    from cnngrade.sandbox.cgroups import maker_gone
+    """Remove the folders in ``parent`` (the temporary folder) of processes that ended without removing them
+    (``cgroups.maker_gone``); those of running processes are left alone."""
+    return _remove([path for path in _scratch(parent, SCRATCH_KINDS) if maker_gone(os.path.basename(path))])
 
-    found = [path for kind in SCRATCH_KINDS
-             for path in glob.glob(os.path.join(glob.escape(parent or tempfile.gettempdir()), f"cnngrade-{kind}-*-*"))
-             if maker_gone(os.path.basename(path))]
-    for path in found:
+
+def _scratch(parent: str | None, kinds: tuple[str, ...], pid: str = "*") -> list[str]:
+    folder = glob.escape(parent or tempfile.gettempdir())
+    return [path for kind in kinds for path in glob.glob(os.path.join(folder, f"cnngrade-{kind}-{pid}-*"))]
+
+
+def _remove(paths: list[str]) -> int:
+    for path in paths:
         shutil.rmtree(path, ignore_errors=True)
-    return len(found)
+    return len(paths)
